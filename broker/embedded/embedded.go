@@ -116,6 +116,9 @@ type Broker struct {
 	topo     topology
 	queues   map[string]*queueState
 	timers   *timerLoop
+	// receiveStmt is prepared once: parsing the receive query on every call
+	// costs more than running it.
+	receiveStmt *sql.Stmt
 
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -220,6 +223,9 @@ func (b *Broker) open(ctx context.Context) error {
 	}
 	b.rdb.SetMaxOpenConns(b.opts.ReadConns)
 	b.rdb.SetMaxIdleConns(b.opts.ReadConns)
+	if b.receiveStmt, err = b.rdb.PrepareContext(ctx, receiveSQL); err != nil {
+		return fmt.Errorf("embedded: open %s: %w", path, translate(err))
+	}
 
 	b.topo = topology{types: map[string]bool{}, contracts: map[string]map[string]broker.SentBy{}, services: map[string]broker.Service{}}
 	for _, m := range b.opts.Topology.MessageTypes {
@@ -362,7 +368,7 @@ func (b *Broker) countRollback(ctx context.Context, q *queueState) error {
 	q.mu.Lock()
 	wasEnabled := q.enabled
 	q.rollbacks, q.enabled = n, enabled
-	q.bumpLocked()
+	q.signalLocked(len(q.waiters)) // waiters must see the queue disabled
 	q.mu.Unlock()
 	if wasEnabled && !enabled {
 		b.log.Error().Str("queue", q.name).Int("rollbacks", n).
@@ -409,7 +415,7 @@ func (b *Broker) EnableQueue(ctx context.Context, queue string) error {
 	}
 	q.mu.Lock()
 	q.enabled, q.rollbacks = true, 0
-	q.bumpLocked()
+	q.signalLocked(len(q.waiters))
 	q.mu.Unlock()
 	return nil
 }
@@ -456,6 +462,9 @@ func (b *Broker) closeStorage() error {
 	}
 	if b.db != nil {
 		errs = append(errs, b.db.Close())
+	}
+	if b.receiveStmt != nil {
+		errs = append(errs, b.receiveStmt.Close())
 	}
 	if b.rdb != nil {
 		errs = append(errs, b.rdb.Close())

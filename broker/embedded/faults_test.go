@@ -475,4 +475,3 @@ func TestCrashWhileReceivingCountsTowardPoison(t *testing.T) {
 		t.Fatalf("receive after %d crashes: %v", broker.PoisonThreshold, err)
 	}
 }
-

@@ -71,7 +71,7 @@ func (l *timerLoop) fire() (time.Time, error) {
 	if next.Int64 > now {
 		return time.Unix(0, next.Int64), nil
 	}
-	woken := map[*queueState]bool{}
+	woken := map[*queueState]int{}
 	err := l.b.writeOp(ctx, func(ctx context.Context, c *sql.Conn) error {
 		// The timer's message goes to the queue of the side that set it,
 		// on that side's handle and group ("puts a message of type
@@ -87,7 +87,7 @@ func (l *timerLoop) fire() (time.Time, error) {
 				return err
 			}
 			if qs := l.b.queues[q]; qs != nil {
-				woken[qs] = true
+				woken[qs]++
 			}
 		}
 		if err := rows.Close(); err != nil {
@@ -104,8 +104,8 @@ func (l *timerLoop) fire() (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	for q := range woken {
-		q.bump()
+	for q, n := range woken {
+		q.signal(n)
 	}
 	return l.fire()
 }

@@ -26,11 +26,15 @@ type tx struct {
 	sp          string // savepoint of this logical transaction, once it writes
 	holdsWriter bool
 
-	received   []received           // in receive order; truncated by RollbackTo
-	slots      map[*queueState]int  // queues received from (never truncated), with inflight slots
-	woken      map[*queueState]bool // queues that get messages when we commit
-	timers     bool                 // armed a timer
+	received   []received          // in receive order; truncated by RollbackTo
+	slots      map[*queueState]int // queues received from (never truncated), with inflight slots
+	woken      map[*queueState]int // messages this transaction sends, by queue
+	timers     bool                // armed a timer
 	savepoints []savepoint
+	// eps caches the endpoints this transaction touched while it holds the
+	// writer (nothing else can change them meanwhile). Their send sequence
+	// advances in memory and is written once, by flushSeqs.
+	eps map[broker.ID]*endpoint
 }
 
 type received struct {
@@ -133,9 +137,9 @@ func (t *tx) SQL(ctx context.Context) (broker.Querier, error) {
 
 func (t *tx) wake(q *queueState) {
 	if t.woken == nil {
-		t.woken = map[*queueState]bool{}
+		t.woken = map[*queueState]int{}
 	}
-	t.woken[q] = true
+	t.woken[q]++
 }
 
 func (t *tx) beginDialog(ctx context.Context, p *broker.BeginDialogParams) (broker.ID, error) {
@@ -178,6 +182,8 @@ func (t *tx) beginDialog(ctx context.Context, p *broker.BeginDialogParams) (brok
 	if _, err := t.b.w.exec(ctx, ins, target[:], initiator[:], tg[:], 0, to.Name, to.Queue, p.Contract, now); err != nil {
 		return broker.ID{}, fmt.Errorf("embedded: begin dialog: %w", t.fail(ctx, err))
 	}
+	t.cache(&endpoint{handle: initiator, far: target, isInitiator: true, contract: p.Contract, state: "CO",
+		queue: from.Queue, farGroup: tg, farQueue: to.Queue, farState: "CO", farExists: true})
 	return initiator, nil
 }
 
@@ -193,9 +199,13 @@ type endpoint struct {
 	farQueue    string
 	farState    string
 	farExists   bool
+	seqDirty    bool
 }
 
 func (t *tx) loadEndpoint(ctx context.Context, h broker.ID) (*endpoint, error) {
+	if e, ok := t.eps[h]; ok {
+		return e, nil
+	}
 	row, err := t.b.w.queryRow(ctx, `SELECT l.far_handle, l.is_initiator, l.contract, l.state, l.send_seq, l.queue,
 			f.group_id, f.queue, f.state
 		FROM broker_endpoint l LEFT JOIN broker_endpoint f ON f.handle = l.far_handle
@@ -215,7 +225,29 @@ func (t *tx) loadEndpoint(ctx context.Context, h broker.ID) (*endpoint, error) {
 	copy(e.far[:], far)
 	copy(e.farGroup[:], farGroup)
 	e.farQueue, e.farState, e.farExists = farQueue.String, farState.String, farQueue.Valid
+	t.cache(e)
 	return e, nil
+}
+
+func (t *tx) cache(e *endpoint) {
+	if t.eps == nil {
+		t.eps = map[broker.ID]*endpoint{}
+	}
+	t.eps[e.handle] = e
+}
+
+// flushSeqs writes the send sequences advanced in memory (writer held).
+func (t *tx) flushSeqs(ctx context.Context) error {
+	for _, e := range t.eps {
+		if !e.seqDirty {
+			continue
+		}
+		if _, err := t.b.w.exec(ctx, `UPDATE broker_endpoint SET send_seq = ? WHERE handle = ?`, e.sendSeq, e.handle[:]); err != nil {
+			return t.fail(ctx, err)
+		}
+		e.seqDirty = false
+	}
+	return nil
 }
 
 func stateError(h broker.ID, state, op string) error {
@@ -242,10 +274,8 @@ func (t *tx) enqueue(ctx context.Context, e *endpoint, msgType string, body []by
 		e.farQueue, e.farGroup[:], e.far[:], e.sendSeq, msgType, body, time.Now().UnixNano()); err != nil {
 		return t.fail(ctx, err)
 	}
-	if _, err := t.b.w.exec(ctx, `UPDATE broker_endpoint SET send_seq = send_seq + 1 WHERE handle = ?`, e.handle[:]); err != nil {
-		return t.fail(ctx, err)
-	}
 	e.sendSeq++
+	e.seqDirty = true
 	if q := t.b.queues[e.farQueue]; q != nil {
 		t.wake(q)
 	}
@@ -308,6 +338,8 @@ func (t *tx) end(ctx context.Context, p *broker.EndParams) error {
 	if e.state == "CD" {
 		return fmt.Errorf("embedded: end: %w", stateError(p.Conversation, e.state, "END CONVERSATION"))
 	}
+	// The rows change below; write the sequence and forget both sides.
+	defer func() { delete(t.eps, e.handle); delete(t.eps, e.far) }()
 	// "When a conversation ends, Service Broker removes all messages for the
 	// conversation from the service queue" (END CONVERSATION), and its timer.
 	for _, q := range []string{`DELETE FROM broker_message WHERE handle = ?`, `DELETE FROM broker_timer WHERE handle = ?`} {
@@ -327,7 +359,7 @@ func (t *tx) end(ctx context.Context, p *broker.EndParams) error {
 		if _, err := t.b.w.exec(ctx, `UPDATE broker_endpoint SET state = ? WHERE handle = ?`, farState, e.far[:]); err != nil {
 			return fmt.Errorf("embedded: end %s: %w", p.Conversation, t.fail(ctx, err))
 		}
-		if _, err := t.b.w.exec(ctx, `UPDATE broker_endpoint SET state = 'CD' WHERE handle = ?`, p.Conversation[:]); err != nil {
+		if _, err := t.b.w.exec(ctx, `UPDATE broker_endpoint SET state = 'CD', send_seq = ? WHERE handle = ?`, e.sendSeq, p.Conversation[:]); err != nil {
 			return fmt.Errorf("embedded: end %s: %w", p.Conversation, t.fail(ctx, err))
 		}
 		return nil
@@ -388,34 +420,42 @@ func (t *tx) receive(ctx context.Context, p *broker.ReceiveParams) ([]broker.Mes
 		timer = tm.C
 	}
 	for {
-		msgs, wake, err := t.tryReceive(ctx, q, p.Max)
+		msgs, wake, err := t.tryReceive(ctx, q, p.Max, timer != nil)
 		if err != nil || len(msgs) > 0 || timer == nil {
 			return msgs, err
 		}
 		select {
 		case <-wake:
+			continue
 		case <-timer:
-			return nil, nil
+			err = nil
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			err = ctx.Err()
 		case <-t.b.closing:
-			return nil, broker.ErrClosed
+			err = broker.ErrClosed
 		}
+		q.cancelWait(wake)
+		return nil, err
 	}
 }
 
 // tryReceive picks the oldest unlocked conversation group with messages and
-// locks it. It holds q.mu across the read so that choosing and locking a
-// group is atomic, and returns the wake channel as it was before the read.
-func (t *tx) tryReceive(ctx context.Context, q *queueState, max int) ([]broker.Message, <-chan struct{}, error) {
+// locks it. It holds q.mu across the read so that choosing and locking a group
+// is atomic. Finding nothing, it registers a waiter if asked to.
+func (t *tx) tryReceive(ctx context.Context, q *queueState, max int, wait bool) ([]broker.Message, chan struct{}, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	wake := q.wake
+	empty := func() ([]broker.Message, chan struct{}, error) {
+		if !wait {
+			return nil, nil, nil
+		}
+		return nil, q.waitLocked(), nil
+	}
 	if !q.enabled {
 		return nil, nil, fmt.Errorf("embedded: receive: the service queue %q is currently disabled (poison rule after %d rolled-back receives); re-enable it once the culprit is removed: %w", q.name, q.rollbacks, broker.ErrQueueDisabled)
 	}
 	if q.emptyOK && q.emptyGen == q.gen {
-		return nil, wake, nil // nothing changed since the queue was found empty
+		return empty() // nothing changed since the queue was found empty
 	}
 	locked := "[]"
 	if len(q.locked) > 0 {
@@ -425,14 +465,7 @@ func (t *tx) tryReceive(ctx context.Context, q *queueState, max int) ([]broker.M
 		}
 		locked = "[" + strings.Join(hexes, ",") + "]"
 	}
-	rows, err := t.b.rdb.QueryContext(ctx, `WITH g AS (
-			SELECT group_id FROM broker_message
-			WHERE queue = ?1 AND group_id NOT IN (SELECT unhex(value) FROM json_each(?2))
-			ORDER BY id LIMIT 1)
-		SELECT m.id, m.group_id, m.handle, m.seq, m.type, m.body, m.enqueued_at, e.service, e.contract
-		FROM broker_message m JOIN g ON m.group_id = g.group_id
-		LEFT JOIN broker_endpoint e ON e.handle = m.handle
-		WHERE m.queue = ?1 ORDER BY m.id LIMIT ?3`, q.name, locked, max)
+	rows, err := t.b.receiveStmt.QueryContext(ctx, q.name, locked, max)
 	if err != nil {
 		return nil, nil, fmt.Errorf("embedded: receive from %s: %w", q.name, translate(err))
 	}
@@ -462,7 +495,7 @@ func (t *tx) tryReceive(ctx context.Context, q *queueState, max int) ([]broker.M
 	}
 	if len(msgs) == 0 {
 		q.emptyGen, q.emptyOK = q.gen, true
-		return nil, wake, nil
+		return empty()
 	}
 	if _, ok := t.slots[q]; !ok {
 		slot, err := t.b.inflight.acquire(q.name)
@@ -473,8 +506,23 @@ func (t *tx) tryReceive(ctx context.Context, q *queueState, max int) ([]broker.M
 	}
 	q.locked[msgs[0].ConversationGroup] = t
 	t.received = append(t.received, received{q: q, ids: ids})
-	return groupByConversation(msgs), wake, nil
+	if len(q.waiters) > 0 {
+		q.signalLocked(1) // more may be receivable: pass the turn on
+	}
+	return groupByConversation(msgs), nil, nil
 }
+
+// receiveSQL picks the oldest message of the queue outside the locked groups
+// (?2, a JSON array of hexadecimal group ids) and returns up to ?3 messages of
+// its group, oldest first.
+const receiveSQL = `SELECT m.id, m.group_id, m.handle, m.seq, m.type, m.body, m.enqueued_at, e.service, e.contract
+	FROM broker_message m LEFT JOIN broker_endpoint e ON e.handle = m.handle
+	WHERE m.group_id = (
+		SELECT group_id FROM broker_message
+		WHERE queue = ?1 AND group_id NOT IN (SELECT unhex(value) FROM json_each(?2))
+		ORDER BY id LIMIT 1)
+	AND m.queue = ?1
+	ORDER BY m.id LIMIT ?3`
 
 // groupByConversation orders a group's messages conversation by conversation
 // (in order of each one's oldest message), keeping sequence order within each:
@@ -515,9 +563,11 @@ func (t *tx) savepoint(ctx context.Context, name string) error {
 	}
 	sp := savepoint{name: name, nReceived: len(t.received)}
 	if t.holdsWriter {
-		t.b.w.spSeq++
-		sp.sqlName = "u" + strconv.FormatUint(t.b.w.spSeq, 10)
-		if _, err := t.b.w.conn.ExecContext(bg(ctx), "SAVEPOINT "+sp.sqlName); err != nil {
+		if err := t.flushSeqs(ctx); err != nil {
+			return fmt.Errorf("embedded: savepoint %q: %w", name, err)
+		}
+		sp.sqlName = "user_" + strconv.Itoa(len(t.savepoints)) // unique within the stack, reused across transactions
+		if err := t.b.w.ctl(ctx, "SAVEPOINT "+sp.sqlName); err != nil {
 			return fmt.Errorf("embedded: savepoint %q: %w", name, t.fail(ctx, err))
 		}
 	}
@@ -543,9 +593,11 @@ func (t *tx) rollbackTo(ctx context.Context, name string) error {
 		if target == "" {
 			target = t.sp // everything this transaction wrote came after the savepoint
 		}
-		if _, err := t.b.w.conn.ExecContext(bg(ctx), "ROLLBACK TO "+target); err != nil {
+		if err := t.b.w.ctl(ctx, "ROLLBACK TO "+target); err != nil {
 			return fmt.Errorf("embedded: rollback to %q: %w", name, t.fail(ctx, err))
 		}
+		t.eps = nil // the savepoint wrote every sequence; reload what is needed
+
 	}
 	return nil
 }
@@ -567,7 +619,11 @@ func (c txConn) ExecContext(ctx context.Context, q string, args ...any) (sql.Res
 	if err := c.t.check(); err != nil {
 		return nil, err
 	}
-	r, err := c.t.b.w.conn.ExecContext(bg(ctx), q, args...)
+	st, err := c.t.b.w.stmt(ctx, q)
+	if err != nil {
+		return nil, c.t.doom(translate(err))
+	}
+	r, err := st.ExecContext(bg(ctx), args...)
 	return r, c.t.doom(translate(err))
 }
 
@@ -575,7 +631,11 @@ func (c txConn) QueryContext(ctx context.Context, q string, args ...any) (*sql.R
 	if err := c.t.check(); err != nil {
 		return nil, err
 	}
-	r, err := c.t.b.w.conn.QueryContext(bg(ctx), q, args...)
+	st, err := c.t.b.w.stmt(ctx, q)
+	if err != nil {
+		return nil, c.t.doom(translate(err))
+	}
+	r, err := st.QueryContext(bg(ctx), args...)
 	return r, c.t.doom(translate(err))
 }
 
@@ -640,9 +700,12 @@ func (t *tx) Commit() error {
 	return nil
 }
 
-// applyReceives deletes the received messages and resets the poison count of
-// the queues they came from (writer held).
+// applyReceives writes the send sequences, deletes the received messages and
+// resets the poison count of the queues they came from (writer held).
 func (t *tx) applyReceives(ctx context.Context) error {
+	if err := t.flushSeqs(ctx); err != nil {
+		return err
+	}
 	var ids []int64
 	for _, r := range t.received {
 		ids = append(ids, r.ids...)
@@ -704,10 +767,8 @@ func (t *tx) finish(rolledBack bool) {
 		q.unlockGroups(t)
 	}
 	if !rolledBack {
-		for q := range t.woken {
-			if _, held := t.slots[q]; !held {
-				q.bump()
-			}
+		for q, n := range t.woken {
+			q.signal(n)
 		}
 		if t.timers {
 			t.b.timers.poke()

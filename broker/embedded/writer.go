@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -29,7 +28,6 @@ type writer struct {
 	// Guarded by sem.
 	inTx    bool
 	pending []*member
-	spSeq   uint64
 	stmts   map[string]*sql.Stmt
 
 	logical  atomic.Int64
@@ -76,6 +74,11 @@ func (w *writer) acquire(ctx context.Context) error {
 
 func (w *writer) release() { <-w.sem }
 
+// maxStmts bounds the prepared-statement cache; callers' SQL is meant to be a
+// fixed set of statements, so the bound only guards against a caller that
+// builds statement text dynamically.
+const maxStmts = 256
+
 // stmt returns a prepared statement on the writer connection (sem held).
 func (w *writer) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if s, ok := w.stmts[query]; ok {
@@ -84,6 +87,13 @@ func (w *writer) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	s, err := w.conn.PrepareContext(bg(ctx), query)
 	if err != nil {
 		return nil, err
+	}
+	if len(w.stmts) >= maxStmts {
+		for k, old := range w.stmts {
+			_ = old.Close()
+			delete(w.stmts, k)
+			break
+		}
 	}
 	w.stmts[query] = s
 	return s, nil
@@ -95,6 +105,12 @@ func (w *writer) exec(ctx context.Context, query string, args ...any) (sql.Resul
 		return nil, err
 	}
 	return s.ExecContext(bg(ctx), args...)
+}
+
+// ctl runs a transaction-control statement, prepared once (sem held).
+func (w *writer) ctl(ctx context.Context, stmt string) error {
+	_, err := w.exec(ctx, stmt)
+	return err
 }
 
 func (w *writer) queryRow(ctx context.Context, query string, args ...any) (*sql.Row, error) {
@@ -109,14 +125,15 @@ func (w *writer) queryRow(ctx context.Context, query string, args ...any) (*sql.
 // one logical transaction (sem held).
 func (w *writer) beginLogical(ctx context.Context) (string, error) {
 	if !w.inTx {
-		if _, err := w.conn.ExecContext(bg(ctx), "BEGIN IMMEDIATE"); err != nil {
+		if err := w.ctl(ctx, "BEGIN IMMEDIATE"); err != nil {
 			return "", translate(err)
 		}
 		w.inTx = true
 	}
-	w.spSeq++
-	sp := "t" + strconv.FormatUint(w.spSeq, 10)
-	if _, err := w.conn.ExecContext(bg(ctx), "SAVEPOINT "+sp); err != nil {
+	// Logical transactions follow each other on the connection, never nest:
+	// one savepoint name serves them all, and its statements stay prepared.
+	const sp = "logical_tx"
+	if err := w.ctl(ctx, "SAVEPOINT "+sp); err != nil {
 		w.abortPhysical(ctx, err)
 		return "", translate(err)
 	}
@@ -128,9 +145,9 @@ func (w *writer) beginLogical(ctx context.Context) (string, error) {
 // errors, such as SQLITE_FULL during a write), the savepoint is gone and every
 // logical transaction waiting for that physical commit fails too.
 func (w *writer) rollbackLogical(ctx context.Context, sp string, cause error) {
-	_, err := w.conn.ExecContext(bg(ctx), "ROLLBACK TO "+sp)
+	err := w.ctl(ctx, "ROLLBACK TO "+sp)
 	if err == nil {
-		_, err = w.conn.ExecContext(bg(ctx), "RELEASE "+sp)
+		err = w.ctl(ctx, "RELEASE "+sp)
 	}
 	if err != nil {
 		w.abortPhysical(ctx, cause)
@@ -140,7 +157,7 @@ func (w *writer) rollbackLogical(ctx context.Context, sp string, cause error) {
 		// Nothing else rides on the physical transaction: end it now rather
 		// than leave it open (it holds SQLite's write lock and blocks
 		// checkpoints).
-		if _, err := w.conn.ExecContext(bg(ctx), "ROLLBACK"); err != nil {
+		if err := w.ctl(ctx, "ROLLBACK"); err != nil {
 			w.abortPhysical(ctx, cause)
 			return
 		}
@@ -164,7 +181,7 @@ func (w *writer) abortPhysical(ctx context.Context, cause error) {
 // commitLogical releases the savepoint, hands the connection on and waits for
 // the physical commit (sem held on entry, released on return).
 func (w *writer) commitLogical(ctx context.Context, sp string) error {
-	if _, err := w.conn.ExecContext(bg(ctx), "RELEASE "+sp); err != nil {
+	if err := w.ctl(ctx, "RELEASE "+sp); err != nil {
 		w.rollbackLogical(ctx, sp, err)
 		w.release()
 		return translate(err)
@@ -210,7 +227,7 @@ func (w *writer) flush() {
 	}
 	var err error
 	if w.inTx {
-		if _, err = w.conn.ExecContext(context.Background(), "COMMIT"); err != nil {
+		if err = w.ctl(context.Background(), "COMMIT"); err != nil {
 			_, _ = w.conn.ExecContext(context.Background(), "ROLLBACK")
 			err = fmt.Errorf("embedded: commit: %w", translate(err))
 		} else {

@@ -37,7 +37,8 @@ CREATE TABLE broker_message (
     body        BLOB NOT NULL,
     enqueued_at INTEGER NOT NULL
 ) STRICT;
-CREATE INDEX broker_message_queue ON broker_message (queue, id);
+-- (queue, id, group_id) covers the search for the oldest receivable group.
+CREATE INDEX broker_message_queue ON broker_message (queue, id, group_id);
 CREATE INDEX broker_message_group ON broker_message (group_id, id);
 CREATE INDEX broker_message_handle ON broker_message (handle);
 

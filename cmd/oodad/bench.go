@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hartonomous/ooda/broker/brokerbench"
+	"github.com/hartonomous/ooda/broker/embedded"
+)
+
+func runBench(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("oodad bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		dir         = fs.String("dir", "", "directory for the benchmark databases (default: a temporary directory under the current one, removed afterwards; the fdatasync reference is measured there too)")
+		asJSON      = fs.Bool("json", false, "print the environment and one JSON object per arm (id, arm, value, unit, reference, ratio, ...) instead of a table")
+		only        = fs.String("only", "", "comma-separated benchmark ids to run (B1,B2,B3); default all")
+		duration    = fs.Duration("duration", 2*time.Second, "length of each time-bound arm (fdatasync, raw commits, goqite, B1)")
+		messages    = fs.Int("messages", 100_000, "messages through the 4-stage pipeline at batch 10 and 100")
+		batch1      = fs.Int("batch1-messages", 3000, "messages through the pipeline at batch 1 (B2 batch-1 arm, B3)")
+		synchronous = fs.String("synchronous", "FULL", "SQLite synchronous setting for the engine and the references: FULL, EXTRA or NORMAL")
+	)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: oodad bench [flags]\n\nRuns benchmarks B1–B3 of BENCHMARKS.md in one process; every figure is a ratio\nagainst a reference measured in the same run.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))}
+	}
+	var ids []string
+	if *only != "" {
+		for _, id := range strings.Split(*only, ",") {
+			id = strings.ToUpper(strings.TrimSpace(id))
+			if id != "B1" && id != "B2" && id != "B3" {
+				return usageError{fmt.Errorf("bench: --only: %q is not one of B1, B2, B3", id)}
+			}
+			ids = append(ids, id)
+		}
+	}
+	for name, v := range map[string]int{"--messages": *messages, "--batch1-messages": *batch1} {
+		if v < 1 {
+			return usageError{fmt.Errorf("bench: %s: %d must be at least 1", name, v)}
+		}
+	}
+	if *duration <= 0 {
+		return usageError{fmt.Errorf("bench: --duration: %s must be positive", *duration)}
+	}
+	sync := strings.ToUpper(*synchronous)
+	if sync != "FULL" && sync != "EXTRA" && sync != "NORMAL" {
+		return usageError{fmt.Errorf("bench: --synchronous: %q is not one of FULL, EXTRA, NORMAL", *synchronous)}
+	}
+	root := *dir
+	if root == "" {
+		tmp, err := os.MkdirTemp(".", ".oodad-bench-")
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		root = tmp
+	}
+	cfg := brokerbench.Config{
+		Dir: root, Synchronous: sync, Duration: *duration, Messages: *messages, Batch1Messages: *batch1, Only: ids, Progress: stderr,
+		Open: func(ctx context.Context, dir string) (brokerbench.Target, func() error, error) {
+			b, err := embedded.Open(ctx, embedded.Options{Dir: dir, Topology: brokerbench.Topology(), Synchronous: sync})
+			if err != nil {
+				return brokerbench.Target{}, nil, err
+			}
+			return brokerbench.Target{
+				Broker:          b,
+				StateDDL:        "CREATE TABLE IF NOT EXISTS bench_state (id INTEGER PRIMARY KEY, stage INTEGER NOT NULL, body BLOB NOT NULL)",
+				InsertState:     "INSERT INTO bench_state (stage, body) VALUES (@stage, @body)",
+				PhysicalCommits: func() int64 { return b.Stats().PhysicalCommits },
+			}, b.Close, nil
+		},
+	}
+	env, results, err := brokerbench.Run(ctx, cfg)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return errors.New("bench: interrupted")
+		}
+		return fmt.Errorf("bench: %w", err)
+	}
+	if *asJSON {
+		return brokerbench.WriteJSON(stdout, env, results)
+	}
+	return brokerbench.WriteTable(stdout, env, results)
+}
