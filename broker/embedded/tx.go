@@ -38,8 +38,9 @@ type tx struct {
 }
 
 type received struct {
-	q   *queueState
-	ids []int64
+	q     *queueState
+	group broker.ID
+	ids   []int64
 }
 
 type savepoint struct {
@@ -457,11 +458,23 @@ func (t *tx) tryReceive(ctx context.Context, q *queueState, max int, wait bool) 
 	if q.emptyOK && q.emptyGen == q.gen {
 		return empty() // nothing changed since the queue was found empty
 	}
+	// Groups locked by other transactions are out of reach. So are our own
+	// groups while we hold received messages of them; a group of ours whose
+	// receives were rolled back to a savepoint can be received again, as on
+	// SQL Server, where the lock stays with the transaction.
+	holding := map[broker.ID]bool{}
+	for _, r := range t.received {
+		if r.q == q {
+			holding[r.group] = true
+		}
+	}
 	locked := "[]"
 	if len(q.locked) > 0 {
 		hexes := make([]string, 0, len(q.locked))
-		for g := range q.locked {
-			hexes = append(hexes, `"`+strings.ReplaceAll(g.String(), "-", "")+`"`)
+		for g, owner := range q.locked {
+			if owner != t || holding[g] {
+				hexes = append(hexes, `"`+strings.ReplaceAll(g.String(), "-", "")+`"`)
+			}
 		}
 		locked = "[" + strings.Join(hexes, ",") + "]"
 	}
@@ -505,7 +518,7 @@ func (t *tx) tryReceive(ctx context.Context, q *queueState, max int, wait bool) 
 		t.slots[q] = slot
 	}
 	q.locked[msgs[0].ConversationGroup] = t
-	t.received = append(t.received, received{q: q, ids: ids})
+	t.received = append(t.received, received{q: q, group: msgs[0].ConversationGroup, ids: ids})
 	if len(q.waiters) > 0 {
 		q.signalLocked(1) // more may be receivable: pass the turn on
 	}

@@ -1,0 +1,144 @@
+package ooda
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hartonomous/ooda/store"
+)
+
+// The target contract lives in store, beside the engines that implement it.
+type (
+	Reading     = store.Reading
+	Observation = store.Observation
+	Outcome     = store.Outcome
+	Target      = store.Target
+)
+
+func value(o Observation, name string) (float64, bool) {
+	for _, r := range o.Readings {
+		if r.Name == name {
+			return r.Value, true
+		}
+	}
+	return 0, false
+}
+
+// Hypothesis is what a rule concluded from an observation.
+type Hypothesis struct {
+	ID         string  `json:"id"`
+	Rule       string  `json:"rule"`
+	Object     string  `json:"object"`
+	Evidence   string  `json:"evidence"`
+	Confidence float64 `json:"confidence"`
+	Action     string  `json:"action"`
+	Tier       int     `json:"tier"`
+}
+
+// Orientation is what the Orient stage concluded.
+type Orientation struct {
+	Observation Observation  `json:"observation"`
+	Hypotheses  []Hypothesis `json:"hypotheses"`
+}
+
+// Verdicts of the policy.
+const (
+	VerdictExecute       = "execute"        // tier 1, allowed
+	VerdictObserve       = "observe"        // tier 0: report only
+	VerdictDryRun        = "dry_run"        // would execute; dry-run is on
+	VerdictPaused        = "paused"         // the kill switch is on
+	VerdictNeedsApproval = "needs_approval" // tier 2 without history, tier 3 always
+)
+
+// Decision is the policy's verdict on one hypothesis.
+type Decision struct {
+	Hypothesis Hypothesis `json:"hypothesis"`
+	Verdict    string     `json:"verdict"`
+	Reason     string     `json:"reason"`
+}
+
+// Decisions is what the Decide stage concluded.
+type Decisions struct {
+	Decisions []Decision `json:"decisions"`
+}
+
+// Trigger is the payload of a trigger message.
+type Trigger struct {
+	Source string `json:"source"`
+	Reason string `json:"reason"`
+	Key    string `json:"key,omitempty"`
+}
+
+// Thresholds of the embedded target's rules (CATALOG: embedded target).
+type Thresholds struct {
+	FreePagesFraction float64       // 0.20
+	FreePagesMin      float64       // 1000 pages
+	WALBytes          float64       // 64 MiB
+	OptimizeEvery     time.Duration // 24h since the last PRAGMA optimize
+	BacklogAge        time.Duration // 5 min
+}
+
+// DefaultThresholds are the catalog's defaults.
+func DefaultThresholds() Thresholds {
+	return Thresholds{FreePagesFraction: 0.20, FreePagesMin: 1000, WALBytes: 64 << 20, OptimizeEvery: 24 * time.Hour, BacklogAge: 5 * time.Minute}
+}
+
+// Orient applies the rules to an observation. It is pure: the same
+// observation and thresholds give the same hypotheses.
+func Orient(o Observation, th Thresholds) []Hypothesis {
+	var hs []Hypothesis
+	add := func(rule, object, evidence, action string, tier int, conf float64) {
+		hs = append(hs, Hypothesis{ID: fmt.Sprintf("%s:%s", rule, object), Rule: rule, Object: object, Evidence: evidence, Confidence: conf, Action: action, Tier: tier})
+	}
+	if free, ok := value(o, "freelist_pages"); ok {
+		total, _ := value(o, "page_count")
+		if total > 0 && free > th.FreePagesMin && free/total > th.FreePagesFraction {
+			add("free_pages", "main", fmt.Sprintf("%.0f of %.0f pages free (%.0f %%)", free, total, 100*free/total), "vacuum", 2, 0.9)
+		}
+	}
+	if wal, ok := value(o, "wal_bytes"); ok && wal > th.WALBytes {
+		add("wal_grown", "main", fmt.Sprintf("WAL is %.0f bytes, threshold %.0f", wal, th.WALBytes), "wal_checkpoint", 1, 0.95)
+	}
+	if age, ok := value(o, "optimize_age_seconds"); ok && age >= th.OptimizeEvery.Seconds() {
+		ev := fmt.Sprintf("last PRAGMA optimize %.0f s ago, policy every %s", age, th.OptimizeEvery)
+		if age < 0 || age > 1e15 {
+			ev = "PRAGMA optimize has never run"
+		}
+		add("stale_statistics", "main", ev, "optimize", 1, 0.8)
+	}
+	if n, ok := value(o, "cycles_beyond_retention"); ok && n > 0 {
+		add("history_retention", "cycles", fmt.Sprintf("%.0f finished cycles are older than the retention", n), "prune_history", 1, 1)
+	}
+	if age, ok := value(o, "oldest_message_age_seconds"); ok && age > th.BacklogAge.Seconds() {
+		add("queue_backlog", "queues", fmt.Sprintf("oldest queued message is %.0f s old", age), "alert_backlog", 0, 1)
+	}
+	return hs
+}
+
+// Policy is what Decide applies.
+type Policy struct {
+	DryRun bool
+	Paused bool
+}
+
+// Decide applies the policy to hypotheses. It is pure.
+func Decide(hs []Hypothesis, p Policy) []Decision {
+	out := []Decision{}
+	for _, h := range hs {
+		d := Decision{Hypothesis: h}
+		switch {
+		case h.Tier == 0:
+			d.Verdict, d.Reason = VerdictObserve, "tier 0: report only"
+		case p.Paused:
+			d.Verdict, d.Reason = VerdictPaused, "the loop is paused (kill switch)"
+		case h.Tier >= 2:
+			d.Verdict, d.Reason = VerdictNeedsApproval, fmt.Sprintf("tier %d: no success history for %s; an operator must approve", h.Tier, h.Action)
+		case p.DryRun:
+			d.Verdict, d.Reason = VerdictDryRun, "dry-run is on"
+		default:
+			d.Verdict, d.Reason = VerdictExecute, "tier 1: automatic"
+		}
+		out = append(out, d)
+	}
+	return out
+}

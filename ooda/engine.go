@@ -1,0 +1,521 @@
+package ooda
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/rs/zerolog"
+
+	"github.com/hartonomous/ooda/broker"
+	"github.com/hartonomous/ooda/store"
+)
+
+// Config configures an Engine. Zero values take the defaults shown.
+type Config struct {
+	Broker     broker.Broker
+	Store      store.Writer
+	Reader     store.Reader
+	Target     Target
+	Logger     zerolog.Logger
+	Thresholds Thresholds // DefaultThresholds()
+	DryRun     bool
+	// MaxAttempts is how many failed deliveries send a message to the dead letters. Default 3.
+	MaxAttempts int
+	// MaxBodyBytes caps an envelope. Default 256 KiB.
+	MaxBodyBytes int
+	// ReceiveWait is how long one receive waits before looping. Default 5s.
+	ReceiveWait time.Duration
+	// SensorBudget bounds one observation. Default 30s.
+	SensorBudget time.Duration
+	// ActionBudget bounds one action. Default 5m.
+	ActionBudget time.Duration
+	Now          func() time.Time
+	// Published is called after a commit that added outbox events.
+	Published func()
+	// Heartbeat is called after every stage step (the systemd watchdog).
+	Heartbeat func()
+}
+
+func (c *Config) withDefaults() {
+	if c.Thresholds == (Thresholds{}) {
+		c.Thresholds = DefaultThresholds()
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 3
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 256 << 10
+	}
+	if c.ReceiveWait == 0 {
+		c.ReceiveWait = 5 * time.Second
+	}
+	if c.SensorBudget == 0 {
+		c.SensorBudget = 30 * time.Second
+	}
+	if c.ActionBudget == 0 {
+		c.ActionBudget = 5 * time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Published == nil {
+		c.Published = func() {}
+	}
+	if c.Heartbeat == nil {
+		c.Heartbeat = func() {}
+	}
+}
+
+// Engine runs the four stages.
+type Engine struct {
+	cfg    Config
+	log    zerolog.Logger
+	stages []*stage
+}
+
+type stage struct {
+	name       string
+	queue      string
+	service    string
+	next       Kind
+	nextTo     string
+	handle     func(context.Context, Envelope) (result, error)
+	quarantine atomic.Bool // the queue was healed: dead-letter its next message unread
+}
+
+// result is what a handler concluded; the engine writes it.
+type result struct {
+	record  any // the step's payload in the state
+	next    any // payload of the next message; nil ends the cycle here
+	status  string
+	errText string
+	actions []store.Action
+	events  []event
+}
+
+type event struct {
+	kind string
+	data any
+}
+
+// New checks the configuration and returns an engine.
+func New(cfg Config) (*Engine, error) {
+	cfg.withDefaults()
+	switch {
+	case cfg.Broker == nil:
+		return nil, errors.New("ooda: Config.Broker is nil")
+	case cfg.Store == nil || cfg.Reader == nil:
+		return nil, errors.New("ooda: Config.Store and Config.Reader are required")
+	case cfg.Target == nil:
+		return nil, errors.New("ooda: Config.Target is nil")
+	case cfg.MaxAttempts < 1:
+		return nil, fmt.Errorf("ooda: Config.MaxAttempts: %d is less than 1", cfg.MaxAttempts)
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger.With().Str("component", "loop").Logger()}
+	e.stages = []*stage{
+		{name: "observe", queue: ObserveQueue, service: ObserveService, next: KindObservation, nextTo: OrientService, handle: e.observe},
+		{name: "orient", queue: OrientQueue, service: OrientService, next: KindOrientation, nextTo: DecideService, handle: e.orient},
+		{name: "decide", queue: DecideQueue, service: DecideService, next: KindDecision, nextTo: ActService, handle: e.decide},
+		{name: "act", queue: ActQueue, service: ActService, handle: e.act},
+	}
+	return e, nil
+}
+
+// Run runs the stage loops until ctx is cancelled; a cancelled context is a
+// clean stop. ready is called once every loop is receiving.
+func (e *Engine) Run(ctx context.Context, ready func()) error {
+	var wg sync.WaitGroup
+	var started sync.WaitGroup
+	started.Add(len(e.stages))
+	for _, s := range e.stages {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.runStage(ctx, s, started.Done)
+		}()
+	}
+	started.Wait()
+	if ready != nil {
+		ready()
+	}
+	e.log.Info().Int("stages", len(e.stages)).Msg("loop running")
+	wg.Wait()
+	e.log.Info().Msg("loop stopped")
+	return nil
+}
+
+func (e *Engine) runStage(ctx context.Context, s *stage, started func()) {
+	log := e.log.With().Str("stage", s.name).Str("queue", s.queue).Logger()
+	retry := backoff.NewExponentialBackOff()
+	retry.InitialInterval, retry.MaxInterval, retry.MaxElapsedTime = 100*time.Millisecond, 10*time.Second, 0
+	once := sync.OnceFunc(started)
+	for ctx.Err() == nil {
+		err := e.step(ctx, s, once)
+		e.cfg.Heartbeat()
+		if err == nil {
+			retry.Reset()
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, broker.ErrQueueDisabled) {
+			log.Error().Err(err).Msg("queue disabled by the poison rule; re-enabling it and moving its head message to the dead letters")
+			if herr := e.cfg.Broker.EnableQueue(context.WithoutCancel(ctx), s.queue); herr != nil {
+				log.Error().Err(herr).Msg("could not re-enable the queue")
+			} else {
+				s.quarantine.Store(true)
+				continue
+			}
+		}
+		d := retry.NextBackOff()
+		log.Error().Err(err).Dur("retry_in", d).Msg("stage step failed")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d):
+		}
+	}
+}
+
+// step is one transaction: receive one message and handle it.
+func (e *Engine) step(ctx context.Context, s *stage, started func()) error {
+	// The transaction itself must finish even when shutdown cancels ctx.
+	tctx := context.WithoutCancel(ctx)
+	tx, err := e.cfg.Broker.Begin(tctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // no-op after Commit
+	if err := tx.Savepoint(tctx, "delivery"); err != nil {
+		return err
+	}
+	started()
+	msgs, err := tx.Receive(ctx, &broker.ReceiveParams{Queue: s.queue, Max: 1, Wait: e.cfg.ReceiveWait})
+	if err != nil || len(msgs) == 0 {
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	m := msgs[0]
+	log := e.log.With().Str("stage", s.name).Str("queue", s.queue).Str("conversation", m.Conversation.String()).Logger()
+	switch m.Type {
+	case broker.MessageTypeEndDialog:
+		if err := tx.End(tctx, &broker.EndParams{Conversation: m.Conversation}); err != nil {
+			return err
+		}
+		return tx.Commit()
+	case broker.MessageTypeError:
+		code, desc, perr := broker.ParseErrorBody(m.Body)
+		log.Warn().Int("code", code).Str("description", desc).AnErr("parse_error", perr).Msg("the other side ended the conversation with an error")
+		if err := tx.End(tctx, &broker.EndParams{Conversation: m.Conversation}); err != nil {
+			return err
+		}
+		return tx.Commit()
+	case broker.MessageTypeDialogTimer:
+		log.Warn().Msg("conversation timer fired on a conversation with no timer purpose; ending it")
+		if err := tx.End(tctx, &broker.EndParams{Conversation: m.Conversation}); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
+	if err := tx.Savepoint(tctx, "work"); err != nil {
+		return err
+	}
+	key := fmt.Sprintf("%s/%d", m.Conversation, m.Sequence)
+	if s.quarantine.CompareAndSwap(true, false) {
+		reason := "the queue was disabled by the poison rule (its receiving transactions rolled back or the process died 5 times); this was its head message"
+		return e.deadLetter(tctx, tx, s, m, "", reason, broker.PoisonThreshold)
+	}
+	env, err := Decode(m.Body, e.cfg.MaxBodyBytes)
+	if err == nil && ContractFor(env.Kind) != m.Contract {
+		err = fmt.Errorf("%w: a %s envelope on contract %s", ErrPoison, env.Kind, m.Contract)
+	}
+	if err != nil {
+		return e.deadLetter(tctx, tx, s, m, env.CycleID, err.Error(), 1)
+	}
+	log = log.With().Str("cycle_id", env.CycleID).Logger()
+	start := e.cfg.Now()
+	res, err := s.handle(ctx, env)
+	if err == nil {
+		err = e.apply(tctx, tx, s, m, env, res)
+	}
+	if err != nil {
+		if errors.Is(err, ErrPoison) {
+			if rerr := tx.RollbackTo(tctx, "work"); rerr != nil {
+				return rerr
+			}
+			return e.deadLetter(tctx, tx, s, m, env.CycleID, err.Error(), 1)
+		}
+		return e.failed(tctx, tx, s, m, env, key, err, log)
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	log.Info().Dur("duration", e.cfg.Now().Sub(start)).Msg("stage step done")
+	e.cfg.Published()
+	return nil
+}
+
+// failed counts a failed delivery. Below MaxAttempts the message returns to
+// the queue (rollback to before the receive); at MaxAttempts it goes to the
+// dead letters.
+func (e *Engine) failed(ctx context.Context, tx broker.Tx, s *stage, m broker.Message, env Envelope, key string, cause error, log zerolog.Logger) error {
+	if err := tx.RollbackTo(ctx, "delivery"); err != nil {
+		return err
+	}
+	q, err := tx.SQL(ctx)
+	if err != nil {
+		return err
+	}
+	n, err := e.cfg.Store.FailedAttempt(ctx, q, key, cause.Error())
+	if err != nil {
+		return err
+	}
+	log.Warn().Err(cause).Int("attempt", n).Int("max_attempts", e.cfg.MaxAttempts).Msg("stage handler failed")
+	if n < e.cfg.MaxAttempts {
+		return tx.Commit()
+	}
+	// Take the message again (the group is still ours) and give up on it.
+	again, err := tx.Receive(ctx, &broker.ReceiveParams{Queue: s.queue, Max: 1})
+	if err != nil {
+		return err
+	}
+	if len(again) != 1 || again[0].Conversation != m.Conversation || again[0].Sequence != m.Sequence {
+		return fmt.Errorf("ooda: stage %s: the failed message did not come back after its rollback", s.name)
+	}
+	if err := e.cfg.Store.ClearAttempts(ctx, q, key); err != nil {
+		return err
+	}
+	return e.deadLetter(ctx, tx, s, m, env.CycleID, fmt.Sprintf("handler failed %d times; last error: %v", n, cause), n)
+}
+
+// deadLetter moves m to the dead letters, ends its conversation with an
+// error, fails its cycle, and commits.
+func (e *Engine) deadLetter(ctx context.Context, tx broker.Tx, s *stage, m broker.Message, cycleID, reason string, attempts int) error {
+	q, err := tx.SQL(ctx)
+	if err != nil {
+		return err
+	}
+	now := e.cfg.Now()
+	id, err := e.cfg.Store.AddDeadLetter(ctx, q, store.DeadLetter{Queue: s.queue, MessageType: m.Type, Conversation: m.Conversation.String(),
+		Body: m.Body, Reason: reason, Attempts: attempts, CreatedAt: now})
+	if err != nil {
+		return err
+	}
+	if err := tx.End(ctx, &broker.EndParams{Conversation: m.Conversation, ErrorCode: 1, Description: truncate("dead-lettered: "+reason, 3000)}); err != nil {
+		return err
+	}
+	data := map[string]any{"id": id, "queue": s.queue, "message_type": m.Type, "reason": reason, "attempts": attempts}
+	if err := e.addEvent(ctx, q, "deadletter", cycleID, data); err != nil {
+		return err
+	}
+	if cycleID != "" {
+		err := e.cfg.Store.AdvanceCycle(ctx, q, cycleID, s.name, store.StatusFailed, reason, now)
+		if err == nil {
+			err = e.addEvent(ctx, q, "cycle.failed", cycleID, map[string]any{"cycle_id": cycleID, "stage": s.name, "error": reason})
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	e.log.Error().Str("stage", s.name).Str("queue", s.queue).Str("cycle_id", cycleID).Int64("dead_letter", id).Str("reason", reason).Msg("message moved to the dead letters")
+	e.cfg.Published()
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
+}
+
+func (e *Engine) addEvent(ctx context.Context, q broker.Querier, kind, cycleID string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("ooda: event %s: %w", kind, err)
+	}
+	return e.cfg.Store.AddEvent(ctx, q, store.Event{ID: broker.NewID().String(), Kind: kind, CycleID: cycleID, CreatedAt: e.cfg.Now(), Data: b})
+}
+
+// apply writes a handler's result and sends the next message (the writes of
+// the step; the caller commits).
+func (e *Engine) apply(ctx context.Context, tx broker.Tx, s *stage, m broker.Message, env Envelope, res result) error {
+	q, err := tx.SQL(ctx)
+	if err != nil {
+		return err
+	}
+	now := e.cfg.Now()
+	rec, err := json.Marshal(res.record)
+	if err != nil {
+		return fmt.Errorf("ooda: %s record: %w", s.name, err)
+	}
+	if err := e.cfg.Store.RecordStep(ctx, q, env.CycleID, s.name, rec, now); err != nil {
+		return err
+	}
+	for _, a := range res.actions {
+		if err := e.cfg.Store.RecordAction(ctx, q, a); err != nil {
+			return err
+		}
+	}
+	for _, ev := range res.events {
+		if err := e.addEvent(ctx, q, ev.kind, env.CycleID, ev.data); err != nil {
+			return err
+		}
+	}
+	status := res.status
+	if status == "" {
+		status = store.StatusRunning
+	}
+	if err := e.cfg.Store.AdvanceCycle(ctx, q, env.CycleID, s.name, status, res.errText, now); err != nil {
+		return err
+	}
+	switch status {
+	case store.StatusCompleted:
+		err = e.addEvent(ctx, q, "cycle.completed", env.CycleID, map[string]any{"cycle_id": env.CycleID, "actions": len(res.actions)})
+	case store.StatusFailed:
+		err = e.addEvent(ctx, q, "cycle.failed", env.CycleID, map[string]any{"cycle_id": env.CycleID, "stage": s.name, "error": res.errText})
+	}
+	if err != nil {
+		return err
+	}
+	if res.next != nil {
+		if err := e.send(ctx, tx, s.service, s.nextTo, s.next, env.CycleID, env.Trace, res.next); err != nil {
+			return err
+		}
+	}
+	if err := e.cfg.Store.ClearAttempts(ctx, q, fmt.Sprintf("%s/%d", m.Conversation, m.Sequence)); err != nil {
+		return err
+	}
+	// Processed: end our side; the sender ends its side on the EndDialog.
+	return tx.End(ctx, &broker.EndParams{Conversation: m.Conversation})
+}
+
+// send opens a dialog to the next stage and sends one envelope on it.
+func (e *Engine) send(ctx context.Context, tx broker.Tx, from, to string, kind Kind, cycleID, trace string, payload any) error {
+	p, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("ooda: %s payload: %w", kind, err)
+	}
+	body, err := Encode(Envelope{CycleID: cycleID, Kind: kind, CreatedAt: e.cfg.Now().UTC(), Trace: trace, Payload: p})
+	if err != nil {
+		return err
+	}
+	h, err := tx.BeginDialog(ctx, &broker.BeginDialogParams{From: from, To: to, Contract: ContractFor(kind)})
+	if err != nil {
+		return err
+	}
+	return tx.Send(ctx, &broker.SendParams{Conversation: h, MessageType: kind.MessageType(), Body: body})
+}
+
+// TriggerParams start a cycle.
+type TriggerParams struct {
+	Source string // schedule, operator, event
+	Reason string
+	Key    string // idempotency key: a second trigger with it starts nothing while the first runs
+}
+
+// TriggerResult says which cycle runs for a trigger.
+type TriggerResult struct {
+	CycleID string `json:"cycle_id"`
+	Started bool   `json:"started"` // false: a cycle with the key was already running
+}
+
+// Errors of Trigger's input.
+var ErrInvalidTrigger = errors.New("invalid trigger")
+
+// Trigger starts a cycle (or returns the running one with the same key).
+func (e *Engine) Trigger(ctx context.Context, p TriggerParams) (TriggerResult, error) {
+	switch {
+	case p.Source == "":
+		p.Source = "operator"
+	case len(p.Source) > 64:
+		return TriggerResult{}, fmt.Errorf("%w: source longer than 64 bytes", ErrInvalidTrigger)
+	}
+	if utf8.RuneCountInString(p.Reason) > 1000 {
+		return TriggerResult{}, fmt.Errorf("%w: reason longer than 1000 characters", ErrInvalidTrigger)
+	}
+	if len(p.Key) > 200 || strings.ContainsAny(p.Key, "\x00\n") {
+		return TriggerResult{}, fmt.Errorf("%w: key must be at most 200 bytes on one line", ErrInvalidTrigger)
+	}
+	ctx = context.WithoutCancel(ctx)
+	tx, err := e.cfg.Broker.Begin(ctx)
+	if err != nil {
+		return TriggerResult{}, err
+	}
+	defer tx.Rollback()
+	q, err := tx.SQL(ctx)
+	if err != nil {
+		return TriggerResult{}, err
+	}
+	now := e.cfg.Now()
+	c, started, err := e.cfg.Store.StartCycle(ctx, q, store.Cycle{ID: broker.NewID().String(), Key: p.Key, Source: p.Source, Reason: p.Reason, StartedAt: now})
+	if err != nil {
+		return TriggerResult{}, err
+	}
+	if !started {
+		return TriggerResult{CycleID: c.ID}, tx.Commit()
+	}
+	if err := e.addEvent(ctx, q, "cycle.started", c.ID, map[string]any{"cycle_id": c.ID, "source": p.Source, "reason": p.Reason, "key": p.Key}); err != nil {
+		return TriggerResult{}, err
+	}
+	if err := e.send(ctx, tx, TriggerService, ObserveService, KindTrigger, c.ID, "", Trigger{Source: p.Source, Reason: p.Reason, Key: p.Key}); err != nil {
+		return TriggerResult{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return TriggerResult{}, err
+	}
+	e.log.Info().Str("cycle_id", c.ID).Str("source", p.Source).Str("reason", p.Reason).Msg("cycle triggered")
+	e.cfg.Published()
+	return TriggerResult{CycleID: c.ID, Started: true}, nil
+}
+
+// SetPaused turns the kill switch on or off: while paused, Decide lets no
+// action of tier 1 or above through.
+func (e *Engine) SetPaused(ctx context.Context, paused bool, who, reason string) error {
+	ctx = context.WithoutCancel(ctx)
+	tx, err := e.cfg.Broker.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	q, err := tx.SQL(ctx)
+	if err != nil {
+		return err
+	}
+	if err := e.cfg.Store.SetSetting(ctx, q, "paused", fmt.Sprint(paused)); err != nil {
+		return err
+	}
+	kind := "loop.resumed"
+	if paused {
+		kind = "loop.paused"
+	}
+	if err := e.addEvent(ctx, q, kind, "", map[string]any{"by": who, "reason": reason}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	e.log.Warn().Bool("paused", paused).Str("by", who).Str("reason", reason).Msg("kill switch changed")
+	e.cfg.Published()
+	return nil
+}
+
+// Paused reports the kill switch.
+func (e *Engine) Paused(ctx context.Context) (bool, error) {
+	v, _, err := e.cfg.Reader.Setting(ctx, "paused")
+	return v == "true", err
+}

@@ -1,0 +1,330 @@
+package ooda_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hartonomous/ooda/broker"
+	"github.com/hartonomous/ooda/broker/embedded"
+	"github.com/hartonomous/ooda/ooda"
+	"github.com/hartonomous/ooda/store"
+	"github.com/hartonomous/ooda/store/sqlite"
+)
+
+type bundle struct {
+	broker *embedded.Broker
+	store  *sqlite.Store
+	target *sqlite.Target
+	engine *ooda.Engine
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type failingTarget struct {
+	store.Target
+	calls atomic.Int32
+}
+
+func (f *failingTarget) Observe(context.Context) (store.Observation, error) {
+	f.calls.Add(1)
+	return store.Observation{}, errors.New("sensor exploded")
+}
+
+func setup(t *testing.T, mod func(*ooda.Config)) *bundle {
+	t.Helper()
+	dir := t.TempDir()
+	ctx := context.Background()
+	b, err := embedded.Open(ctx, embedded.Options{Dir: dir, Topology: ooda.Topology()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, embedded.DatabaseFile)
+	st, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := sqlite.OpenTarget(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ooda.Config{Broker: b, Store: st, Reader: st, Target: tg, Logger: zerolog.Nop(), ReceiveWait: time.Second}
+	if mod != nil {
+		mod(&cfg)
+	}
+	e, err := ooda.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bd := &bundle{broker: b, store: st, target: tg, engine: e, done: make(chan struct{})}
+	t.Cleanup(func() {
+		bd.stop()
+		tg.Close()
+		st.Close()
+		b.Close()
+	})
+	return bd
+}
+
+func (bd *bundle) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	bd.cancel = cancel
+	go func() { defer close(bd.done); _ = bd.engine.Run(ctx, nil) }()
+}
+
+func (bd *bundle) stop() {
+	if bd.cancel != nil {
+		bd.cancel()
+		<-bd.done
+		bd.cancel = nil
+	}
+}
+
+// eventually polls cond every 10ms until it holds or 30s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("after 30s: %s", what)
+		}
+	}
+}
+
+// waitCycle polls until the cycle is no longer running.
+func waitCycle(t *testing.T, bd *bundle, id string) store.CycleDetail {
+	t.Helper()
+	var c store.CycleDetail
+	eventually(t, "cycle "+id+" still running", func() bool {
+		var err error
+		if c, err = bd.store.Cycle(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		return c.Status != store.StatusRunning
+	})
+	return c
+}
+
+func eventKinds(t *testing.T, bd *bundle, cycleID string) []string {
+	t.Helper()
+	evs, err := bd.store.Events(context.Background(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range evs {
+		if e.CycleID == cycleID {
+			kinds = append(kinds, e.Kind)
+		}
+	}
+	return kinds
+}
+
+func TestCycleRunsThroughAllStages(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, nil)
+	bd.start()
+	res, err := bd.engine.Trigger(context.Background(), ooda.TriggerParams{Reason: "test"})
+	if err != nil || !res.Started {
+		t.Fatalf("trigger: %+v %v", res, err)
+	}
+	c := waitCycle(t, bd, res.CycleID)
+	if c.Status != store.StatusCompleted || c.Stage != "act" {
+		t.Fatalf("cycle: %+v", c.Cycle)
+	}
+	var stages []string
+	for _, s := range c.Steps {
+		stages = append(stages, s.Stage)
+	}
+	if strings.Join(stages, ",") != "observe,orient,decide,act" {
+		t.Fatalf("steps %v", stages)
+	}
+	// A fresh database has never been optimized: the tier-1 action ran.
+	if len(c.Actions) != 1 || c.Actions[0].Type != "optimize" || c.Actions[0].Status != "executed" {
+		t.Fatalf("actions: %+v", c.Actions)
+	}
+	want := "cycle.started,observation,orientation,decision,action,cycle.completed"
+	if got := strings.Join(eventKinds(t, bd, res.CycleID), ","); got != want {
+		t.Fatalf("events %s, want %s", got, want)
+	}
+	// The next cycle finds statistics fresh and does nothing.
+	res2, err := bd.engine.Trigger(context.Background(), ooda.TriggerParams{Reason: "again"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2 := waitCycle(t, bd, res2.CycleID); c2.Status != store.StatusCompleted || len(c2.Actions) != 0 {
+		t.Fatalf("second cycle: %+v %+v", c2.Cycle, c2.Actions)
+	}
+	// Every conversation was ended by both sides: no message is left behind.
+	for _, q := range []string{ooda.ObserveQueue, ooda.OrientQueue, ooda.DecideQueue, ooda.ActQueue} {
+		eventually(t, "queue "+q+" still holds messages", func() bool {
+			st, err := bd.broker.QueueStatus(context.Background(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st.Depth == 0
+		})
+	}
+}
+
+func TestTriggerWithKeyIsIdempotent(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, nil) // not started: the first cycle stays running
+	ctx := context.Background()
+	a, err := bd.engine.Trigger(ctx, ooda.TriggerParams{Reason: "one", Key: "nightly-2026-12-04"})
+	if err != nil || !a.Started {
+		t.Fatalf("first: %+v %v", a, err)
+	}
+	b, err := bd.engine.Trigger(ctx, ooda.TriggerParams{Reason: "two", Key: "nightly-2026-12-04"})
+	if err != nil || b.Started || b.CycleID != a.CycleID {
+		t.Fatalf("second trigger with the same key: %+v %v, want cycle %s not started again", b, err, a.CycleID)
+	}
+	st, _ := bd.broker.QueueStatus(ctx, ooda.ObserveQueue)
+	if st.Depth != 1 {
+		t.Fatalf("observe queue holds %d triggers, want 1", st.Depth)
+	}
+	if _, err := bd.engine.Trigger(ctx, ooda.TriggerParams{Key: strings.Repeat("k", 201)}); !errors.Is(err, ooda.ErrInvalidTrigger) {
+		t.Fatalf("oversized key: %v", err)
+	}
+}
+
+func sendRaw(t *testing.T, b broker.Broker, body []byte) {
+	t.Helper()
+	ctx := context.Background()
+	tx, _ := b.Begin(ctx)
+	h, err := tx.BeginDialog(ctx, &broker.BeginDialogParams{From: ooda.TriggerService, To: ooda.ObserveService, Contract: ooda.ContractFor(ooda.KindTrigger)})
+	if err == nil {
+		err = tx.Send(ctx, &broker.SendParams{Conversation: h, MessageType: ooda.KindTrigger.MessageType(), Body: body})
+	}
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitDeadLetters(t *testing.T, bd *bundle, n int) []store.DeadLetter {
+	t.Helper()
+	var ds []store.DeadLetter
+	eventually(t, "dead letters missing", func() bool {
+		var err error
+		if ds, err = bd.store.DeadLetters(context.Background(), 100); err != nil {
+			t.Fatal(err)
+		}
+		return len(ds) >= n
+	})
+	return ds
+}
+
+func TestMalformedMessagesGoToDeadLetters(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, nil)
+	bd.start()
+	bodies := map[string]string{
+		"not json": "invalid envelope JSON",
+		`{"v":2,"cycle_id":"c","kind":"trigger","created_at":"2026-01-01T00:00:00Z","payload":{}}`:           "envelope version 2",
+		`{"v":1,"cycle_id":"c","kind":"sabotage","created_at":"2026-01-01T00:00:00Z","payload":{}}`:          `unknown kind "sabotage"`,
+		`{"v":1,"cycle_id":"c","kind":"trigger","created_at":"2026-01-01T00:00:00Z","payload":{},"extra":1}`: `unknown field "extra"`,
+		strings.Repeat("x", 300<<10): "over the limit",
+	}
+	for body := range bodies {
+		sendRaw(t, bd.broker, []byte(body))
+	}
+	ds := waitDeadLetters(t, bd, len(bodies))
+	for body, want := range bodies {
+		found := false
+		for _, d := range ds {
+			if string(d.Body) == body && strings.Contains(d.Reason, want) && d.Queue == ooda.ObserveQueue {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no dead letter for %.40q with reason %q; have %+v", body, want, ds)
+		}
+	}
+	// The queue keeps flowing.
+	res, err := bd.engine.Trigger(context.Background(), ooda.TriggerParams{Reason: "after poison"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := waitCycle(t, bd, res.CycleID); c.Status != store.StatusCompleted {
+		t.Fatalf("cycle after poison: %+v", c.Cycle)
+	}
+}
+
+func TestFailingHandlerIsRetriedThenDeadLettered(t *testing.T) {
+	t.Parallel()
+	ft := &failingTarget{}
+	bd := setup(t, func(c *ooda.Config) { ft.Target = c.Target; c.Target = ft })
+	bd.start()
+	res, err := bd.engine.Trigger(context.Background(), ooda.TriggerParams{Reason: "doomed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := waitCycle(t, bd, res.CycleID)
+	if c.Status != store.StatusFailed || !strings.Contains(c.Error, "handler failed 3 times") || !strings.Contains(c.Error, "sensor exploded") {
+		t.Fatalf("cycle: %+v", c.Cycle)
+	}
+	if n := ft.calls.Load(); n != 3 {
+		t.Fatalf("observe ran %d times, want 3", n)
+	}
+	ds := waitDeadLetters(t, bd, 1)
+	if ds[0].Attempts != 3 || ds[0].Queue != ooda.ObserveQueue {
+		t.Fatalf("dead letter: %+v", ds[0])
+	}
+	// Handler failures roll back to a savepoint: the poison rule never counted them.
+	st, _ := bd.broker.QueueStatus(context.Background(), ooda.ObserveQueue)
+	if !st.ReceiveEnabled || st.ConsecutiveRollbacks != 0 {
+		t.Fatalf("observe queue: %+v", st)
+	}
+	if kinds := strings.Join(eventKinds(t, bd, res.CycleID), ","); !strings.Contains(kinds, "deadletter") || !strings.HasSuffix(kinds, "cycle.failed") {
+		t.Fatalf("events %s", kinds)
+	}
+}
+
+func TestDryRunExecutesNothing(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, func(c *ooda.Config) { c.DryRun = true })
+	bd.start()
+	res, _ := bd.engine.Trigger(context.Background(), ooda.TriggerParams{Reason: "dry"})
+	c := waitCycle(t, bd, res.CycleID)
+	if len(c.Actions) != 1 || c.Actions[0].Status != "dry_run" || !strings.Contains(c.Actions[0].Detail, "would run: PRAGMA optimize") {
+		t.Fatalf("actions %+v", c.Actions)
+	}
+	if v, ok, _ := bd.store.Setting(context.Background(), "last_optimize"); ok {
+		t.Fatalf("dry run executed the action (last_optimize = %s)", v)
+	}
+}
+
+func TestPausedLoopSkipsActions(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, nil)
+	bd.start()
+	ctx := context.Background()
+	if err := bd.engine.SetPaused(ctx, true, "test", "maintenance"); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := bd.engine.Trigger(ctx, ooda.TriggerParams{Reason: "while paused"})
+	c := waitCycle(t, bd, res.CycleID)
+	if len(c.Actions) != 1 || c.Actions[0].Status != "skipped" || !strings.Contains(c.Actions[0].Detail, "paused") {
+		t.Fatalf("actions %+v", c.Actions)
+	}
+	if err := bd.engine.SetPaused(ctx, false, "test", "done"); err != nil {
+		t.Fatal(err)
+	}
+	res, _ = bd.engine.Trigger(ctx, ooda.TriggerParams{Reason: "resumed"})
+	if c := waitCycle(t, bd, res.CycleID); len(c.Actions) != 1 || c.Actions[0].Status != "executed" {
+		t.Fatalf("after resume: %+v", c.Actions)
+	}
+}

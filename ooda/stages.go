@@ -1,0 +1,91 @@
+package ooda
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hartonomous/ooda/store"
+)
+
+func (e *Engine) observe(ctx context.Context, env Envelope) (result, error) {
+	var t Trigger
+	if err := decodePayload(env, &t); err != nil {
+		return result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.SensorBudget)
+	defer cancel()
+	obs, err := e.cfg.Target.Observe(ctx)
+	if err != nil {
+		return result{}, fmt.Errorf("observe %s: %w", e.cfg.Target.Name(), err)
+	}
+	return result{record: obs, next: obs, events: []event{{"observation", map[string]any{"cycle_id": env.CycleID, "observation": obs}}}}, nil
+}
+
+func (e *Engine) orient(_ context.Context, env Envelope) (result, error) {
+	var obs Observation
+	if err := decodePayload(env, &obs); err != nil {
+		return result{}, err
+	}
+	o := Orientation{Observation: obs, Hypotheses: Orient(obs, e.cfg.Thresholds)}
+	if o.Hypotheses == nil {
+		o.Hypotheses = []Hypothesis{}
+	}
+	return result{record: o.Hypotheses, next: o, events: []event{{"orientation", map[string]any{"cycle_id": env.CycleID, "hypotheses": o.Hypotheses}}}}, nil
+}
+
+func (e *Engine) decide(ctx context.Context, env Envelope) (result, error) {
+	var o Orientation
+	if err := decodePayload(env, &o); err != nil {
+		return result{}, err
+	}
+	paused, err := e.Paused(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	ds := Decisions{Decisions: Decide(o.Hypotheses, Policy{DryRun: e.cfg.DryRun, Paused: paused})}
+	evs := []event{{"decision", map[string]any{"cycle_id": env.CycleID, "decisions": ds.Decisions}}}
+	for _, d := range ds.Decisions {
+		if d.Verdict == VerdictNeedsApproval {
+			evs = append(evs, event{"approval.requested", map[string]any{"cycle_id": env.CycleID, "action": d.Hypothesis.Action, "object": d.Hypothesis.Object, "tier": d.Hypothesis.Tier, "reason": d.Reason}})
+		}
+	}
+	return result{record: ds.Decisions, next: ds, events: evs}, nil
+}
+
+func (e *Engine) act(ctx context.Context, env Envelope) (result, error) {
+	var ds Decisions
+	if err := decodePayload(env, &ds); err != nil {
+		return result{}, err
+	}
+	res := result{status: store.StatusCompleted}
+	for _, d := range ds.Decisions {
+		h := d.Hypothesis
+		a := store.Action{ID: env.CycleID + "/" + h.ID, CycleID: env.CycleID, Type: h.Action, Target: h.Object, Tier: h.Tier, CreatedAt: e.cfg.Now()}
+		switch d.Verdict {
+		case VerdictExecute:
+			actx, cancel := context.WithTimeout(ctx, e.cfg.ActionBudget)
+			out, err := e.cfg.Target.Execute(actx, h.Action, h.Object)
+			cancel()
+			if err != nil {
+				a.Status, a.Detail = "failed", err.Error()
+				res.status, res.errText = store.StatusFailed, fmt.Sprintf("action %s on %s failed: %v", h.Action, h.Object, err)
+			} else {
+				a.Status, a.Detail = "executed", out.Detail
+				a.Before, a.After = jsonOf(out.Before), jsonOf(out.After)
+			}
+		case VerdictDryRun:
+			a.Status, a.Detail = "dry_run", "would run: "+e.cfg.Target.Describe(h.Action, h.Object)
+		case VerdictNeedsApproval:
+			a.Status, a.Detail = "awaiting_approval", d.Reason
+		default:
+			a.Status, a.Detail = "skipped", d.Reason
+		}
+		res.actions = append(res.actions, a)
+		res.events = append(res.events, event{"action", a})
+	}
+	if res.actions == nil {
+		res.actions = []store.Action{}
+	}
+	res.record = res.actions
+	return res, nil
+}

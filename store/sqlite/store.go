@@ -1,0 +1,342 @@
+// Package sqlite is the state store on the embedded SQLite database: the
+// tables of sql/sqlite/0002_state.sql, written inside the broker's
+// transactions and read through a read-only pool of its own.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" driver
+
+	"github.com/hartonomous/ooda/broker"
+	"github.com/hartonomous/ooda/store"
+)
+
+var (
+	_ store.Writer = (*Store)(nil)
+	_ store.Reader = (*Store)(nil)
+)
+
+// Store reads through its own pool and writes through the caller's transaction.
+type Store struct{ r *sql.DB }
+
+// Open opens the read pool on the database file that the embedded broker
+// created (and migrated) at path.
+func Open(path string) (*Store, error) {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "query_only(1)")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(2)
+	return &Store{r: db}, nil
+}
+
+// Close closes the read pool.
+func (s *Store) Close() error { return s.r.Close() }
+
+func nanos(t time.Time) int64 { return t.UTC().UnixNano() }
+
+func nullKey(k string) any {
+	if k == "" {
+		return nil
+	}
+	return k
+}
+
+// StartCycle implements store.Writer.
+func (s *Store) StartCycle(ctx context.Context, q broker.Querier, c store.Cycle) (store.Cycle, bool, error) {
+	if c.Key != "" {
+		if got, err := scanCycle(q.QueryRowContext(ctx, cycleSelect+` WHERE trigger_key = ? AND status = 'running'`, c.Key)); err == nil {
+			return got, false, nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return store.Cycle{}, false, err
+		}
+	}
+	c.Status, c.Stage = store.StatusRunning, "trigger"
+	if _, err := q.ExecContext(ctx, `INSERT INTO ooda_cycle (id, trigger_key, source, reason, status, stage, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, nullKey(c.Key), c.Source, c.Reason, c.Status, c.Stage, nanos(c.StartedAt)); err != nil {
+		return store.Cycle{}, false, fmt.Errorf("store: start cycle %s: %w", c.ID, err)
+	}
+	return c, true, nil
+}
+
+// AdvanceCycle implements store.Writer.
+func (s *Store) AdvanceCycle(ctx context.Context, q broker.Querier, id, stage, status, errText string, now time.Time) error {
+	var finished any
+	if status != store.StatusRunning {
+		finished = nanos(now)
+	}
+	res, err := q.ExecContext(ctx, `UPDATE ooda_cycle SET stage = ?, status = ?, error = ?, finished_at = ? WHERE id = ?`, stage, status, errText, finished, id)
+	if err != nil {
+		return fmt.Errorf("store: advance cycle %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("store: advance cycle %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+// RecordStep implements store.Writer.
+func (s *Store) RecordStep(ctx context.Context, q broker.Querier, cycleID, stage string, payload json.RawMessage, now time.Time) error {
+	if _, err := q.ExecContext(ctx, `INSERT INTO ooda_step (cycle_id, stage, payload, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (cycle_id, stage) DO UPDATE SET payload = excluded.payload, created_at = excluded.created_at`, cycleID, stage, string(payload), nanos(now)); err != nil {
+		return fmt.Errorf("store: record %s of cycle %s: %w", stage, cycleID, err)
+	}
+	return nil
+}
+
+// RecordAction implements store.Writer.
+func (s *Store) RecordAction(ctx context.Context, q broker.Querier, a store.Action) error {
+	before, after := string(a.Before), string(a.After)
+	if before == "" {
+		before = "{}"
+	}
+	if after == "" {
+		after = "{}"
+	}
+	if _, err := q.ExecContext(ctx, `INSERT INTO ooda_action (id, cycle_id, type, target, tier, status, detail, before, after, undo, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET status = excluded.status, detail = excluded.detail, after = excluded.after`,
+		a.ID, a.CycleID, a.Type, a.Target, a.Tier, a.Status, a.Detail, before, after, a.Undo, nanos(a.CreatedAt)); err != nil {
+		return fmt.Errorf("store: record action %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+// AddEvent implements store.Writer.
+func (s *Store) AddEvent(ctx context.Context, q broker.Querier, e store.Event) error {
+	if _, err := q.ExecContext(ctx, `INSERT INTO ooda_outbox (event_id, kind, cycle_id, created_at, data) VALUES (?, ?, ?, ?, ?)`,
+		e.ID, e.Kind, e.CycleID, nanos(e.CreatedAt), string(e.Data)); err != nil {
+		return fmt.Errorf("store: outbox %s: %w", e.Kind, err)
+	}
+	return nil
+}
+
+// Events implements store.Reader.
+func (s *Store) Events(ctx context.Context, n int) ([]store.Event, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, event_id, kind, cycle_id, created_at, data FROM ooda_outbox ORDER BY seq LIMIT ?`, n)
+	if err != nil {
+		return nil, fmt.Errorf("store: read outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Event
+	for rows.Next() {
+		var e store.Event
+		var at int64
+		var data string
+		if err := rows.Scan(&e.Seq, &e.ID, &e.Kind, &e.CycleID, &at, &data); err != nil {
+			return nil, fmt.Errorf("store: read outbox: %w", err)
+		}
+		e.CreatedAt, e.Data = time.Unix(0, at).UTC(), json.RawMessage(data)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// DeleteEvents implements store.Writer.
+func (s *Store) DeleteEvents(ctx context.Context, q broker.Querier, upTo int64) error {
+	if _, err := q.ExecContext(ctx, `DELETE FROM ooda_outbox WHERE seq <= ?`, upTo); err != nil {
+		return fmt.Errorf("store: trim outbox: %w", err)
+	}
+	return nil
+}
+
+// FailedAttempt implements store.Writer.
+func (s *Store) FailedAttempt(ctx context.Context, q broker.Querier, key, errText string) (int, error) {
+	var n int
+	if err := q.QueryRowContext(ctx, `INSERT INTO ooda_attempt (message_key, attempts, last_error) VALUES (?, 1, ?)
+		ON CONFLICT (message_key) DO UPDATE SET attempts = attempts + 1, last_error = excluded.last_error
+		RETURNING attempts`, key, errText).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count attempt of %s: %w", key, err)
+	}
+	return n, nil
+}
+
+// ClearAttempts implements store.Writer.
+func (s *Store) ClearAttempts(ctx context.Context, q broker.Querier, key string) error {
+	if _, err := q.ExecContext(ctx, `DELETE FROM ooda_attempt WHERE message_key = ?`, key); err != nil {
+		return fmt.Errorf("store: clear attempts of %s: %w", key, err)
+	}
+	return nil
+}
+
+// AddDeadLetter implements store.Writer.
+func (s *Store) AddDeadLetter(ctx context.Context, q broker.Querier, d store.DeadLetter) (int64, error) {
+	var id int64
+	if err := q.QueryRowContext(ctx, `INSERT INTO ooda_dead_letter (queue, message_type, conversation, body, reason, attempts, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, d.Queue, d.MessageType, d.Conversation, d.Body, d.Reason, d.Attempts, nanos(d.CreatedAt)).Scan(&id); err != nil {
+		return 0, fmt.Errorf("store: dead letter: %w", err)
+	}
+	return id, nil
+}
+
+// MarkRedriven implements store.Writer.
+func (s *Store) MarkRedriven(ctx context.Context, q broker.Querier, id int64, now time.Time) (store.DeadLetter, error) {
+	d, err := scanDeadLetter(q.QueryRowContext(ctx, deadLetterSelect+` WHERE id = ?`, id))
+	if err != nil {
+		return d, fmt.Errorf("store: dead letter %d: %w", id, err)
+	}
+	if d.RedrivenAt != nil {
+		return d, fmt.Errorf("store: dead letter %d was already redriven at %s", id, d.RedrivenAt.Format(time.RFC3339))
+	}
+	if _, err := q.ExecContext(ctx, `UPDATE ooda_dead_letter SET redriven_at = ? WHERE id = ?`, nanos(now), id); err != nil {
+		return d, fmt.Errorf("store: dead letter %d: %w", id, err)
+	}
+	return d, nil
+}
+
+// SetSetting implements store.Writer.
+func (s *Store) SetSetting(ctx context.Context, q broker.Querier, name, value string) error {
+	if _, err := q.ExecContext(ctx, `INSERT INTO ooda_setting (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value); err != nil {
+		return fmt.Errorf("store: setting %s: %w", name, err)
+	}
+	return nil
+}
+
+const cycleSelect = `SELECT id, COALESCE(trigger_key, ''), source, reason, status, stage, error, started_at, finished_at FROM ooda_cycle`
+
+func scanCycle(row interface{ Scan(...any) error }) (store.Cycle, error) {
+	var c store.Cycle
+	var started int64
+	var finished sql.NullInt64
+	if err := row.Scan(&c.ID, &c.Key, &c.Source, &c.Reason, &c.Status, &c.Stage, &c.Error, &started, &finished); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return c, store.ErrNotFound
+		}
+		return c, err
+	}
+	c.StartedAt = time.Unix(0, started).UTC()
+	if finished.Valid {
+		t := time.Unix(0, finished.Int64).UTC()
+		c.FinishedAt = &t
+	}
+	return c, nil
+}
+
+const deadLetterSelect = `SELECT id, queue, message_type, conversation, body, reason, attempts, created_at, redriven_at FROM ooda_dead_letter`
+
+func scanDeadLetter(row interface{ Scan(...any) error }) (store.DeadLetter, error) {
+	var d store.DeadLetter
+	var created int64
+	var redriven sql.NullInt64
+	if err := row.Scan(&d.ID, &d.Queue, &d.MessageType, &d.Conversation, &d.Body, &d.Reason, &d.Attempts, &created, &redriven); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return d, store.ErrNotFound
+		}
+		return d, err
+	}
+	d.CreatedAt = time.Unix(0, created).UTC()
+	if redriven.Valid {
+		t := time.Unix(0, redriven.Int64).UTC()
+		d.RedrivenAt = &t
+	}
+	return d, nil
+}
+
+// Cycle implements store.Reader.
+func (s *Store) Cycle(ctx context.Context, id string) (store.CycleDetail, error) {
+	c, err := scanCycle(s.r.QueryRowContext(ctx, cycleSelect+` WHERE id = ?`, id))
+	if err != nil {
+		return store.CycleDetail{}, fmt.Errorf("store: cycle %q: %w", id, err)
+	}
+	d := store.CycleDetail{Cycle: c, Steps: []store.Step{}, Actions: []store.Action{}}
+	rows, err := s.r.QueryContext(ctx, `SELECT stage, payload, created_at FROM ooda_step WHERE cycle_id = ? ORDER BY created_at`, id)
+	if err != nil {
+		return d, fmt.Errorf("store: cycle %q: %w", id, err)
+	}
+	for rows.Next() {
+		var st store.Step
+		var p string
+		var at int64
+		if err := rows.Scan(&st.Stage, &p, &at); err != nil {
+			rows.Close()
+			return d, err
+		}
+		st.Payload, st.CreatedAt = json.RawMessage(p), time.Unix(0, at).UTC()
+		d.Steps = append(d.Steps, st)
+	}
+	rows.Close()
+	rows, err = s.r.QueryContext(ctx, `SELECT id, cycle_id, type, target, tier, status, detail, before, after, undo, created_at FROM ooda_action WHERE cycle_id = ? ORDER BY created_at, id`, id)
+	if err != nil {
+		return d, fmt.Errorf("store: cycle %q: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a store.Action
+		var before, after string
+		var at int64
+		if err := rows.Scan(&a.ID, &a.CycleID, &a.Type, &a.Target, &a.Tier, &a.Status, &a.Detail, &before, &after, &a.Undo, &at); err != nil {
+			return d, err
+		}
+		a.Before, a.After, a.CreatedAt = json.RawMessage(before), json.RawMessage(after), time.Unix(0, at).UTC()
+		d.Actions = append(d.Actions, a)
+	}
+	return d, rows.Err()
+}
+
+// Cycles implements store.Reader: the newest first.
+func (s *Store) Cycles(ctx context.Context, limit int) ([]store.Cycle, error) {
+	rows, err := s.r.QueryContext(ctx, cycleSelect+` ORDER BY started_at DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: cycles: %w", err)
+	}
+	defer rows.Close()
+	out := []store.Cycle{}
+	for rows.Next() {
+		c, err := scanCycle(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// DeadLetters implements store.Reader: the newest first.
+func (s *Store) DeadLetters(ctx context.Context, limit int) ([]store.DeadLetter, error) {
+	rows, err := s.r.QueryContext(ctx, deadLetterSelect+` ORDER BY id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: dead letters: %w", err)
+	}
+	defer rows.Close()
+	out := []store.DeadLetter{}
+	for rows.Next() {
+		d, err := scanDeadLetter(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// Setting implements store.Reader.
+func (s *Store) Setting(ctx context.Context, name string) (string, bool, error) {
+	var v string
+	err := s.r.QueryRowContext(ctx, `SELECT value FROM ooda_setting WHERE name = ?`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("store: setting %s: %w", name, err)
+	}
+	return v, true, nil
+}
+
+// OutboxDepth implements store.Reader.
+func (s *Store) OutboxDepth(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM ooda_outbox`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: outbox depth: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,121 @@
+// Package store is the state contract of the OODA loop: cycles and their
+// steps, actions, the event outbox, dead letters, delivery attempts and
+// settings. Writes take the stage transaction's own connection
+// (broker.Tx.SQL), so that they commit with the queue operations or not at
+// all; reads for operators go through a Reader that never blocks the writer.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/hartonomous/ooda/broker"
+)
+
+// ErrNotFound is returned for an unknown cycle or dead letter.
+var ErrNotFound = errors.New("not found")
+
+// Cycle statuses.
+const (
+	StatusRunning   = "running"
+	StatusCompleted = "completed"
+	StatusFailed    = "failed"
+)
+
+// Cycle is one pass of the loop, from trigger to outcome.
+type Cycle struct {
+	ID         string     `json:"id"`
+	Key        string     `json:"key,omitempty"`
+	Source     string     `json:"source"`
+	Reason     string     `json:"reason"`
+	Status     string     `json:"status"`
+	Stage      string     `json:"stage"`
+	Error      string     `json:"error,omitempty"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// Step is what one stage concluded.
+type Step struct {
+	Stage     string          `json:"stage"`
+	Payload   json.RawMessage `json:"payload"`
+	CreatedAt time.Time       `json:"created_at"`
+}
+
+// Action is one decision carried out (or not).
+type Action struct {
+	ID        string          `json:"id"`
+	CycleID   string          `json:"cycle_id"`
+	Type      string          `json:"type"`
+	Target    string          `json:"target"`
+	Tier      int             `json:"tier"`
+	Status    string          `json:"status"`
+	Detail    string          `json:"detail,omitempty"`
+	Before    json.RawMessage `json:"before,omitempty"`
+	After     json.RawMessage `json:"after,omitempty"`
+	Undo      string          `json:"undo,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+}
+
+// Event is one outbox row: published to NATS after commit.
+type Event struct {
+	Seq       int64           `json:"-"`
+	ID        string          `json:"id"`
+	Kind      string          `json:"kind"`
+	CycleID   string          `json:"cycle_id"`
+	CreatedAt time.Time       `json:"time"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// DeadLetter is a message the loop gave up on, with why.
+type DeadLetter struct {
+	ID           int64      `json:"id"`
+	Queue        string     `json:"queue"`
+	MessageType  string     `json:"message_type"`
+	Conversation string     `json:"conversation"`
+	Body         []byte     `json:"body"`
+	Reason       string     `json:"reason"`
+	Attempts     int        `json:"attempts"`
+	CreatedAt    time.Time  `json:"created_at"`
+	RedrivenAt   *time.Time `json:"redriven_at,omitempty"`
+}
+
+// CycleDetail is a cycle with everything recorded about it.
+type CycleDetail struct {
+	Cycle
+	Steps   []Step   `json:"steps"`
+	Actions []Action `json:"actions"`
+}
+
+// Writer writes inside a stage transaction (q is broker.Tx.SQL).
+type Writer interface {
+	// StartCycle records a new running cycle. If c.Key is set and a cycle
+	// with that key is still running, it returns that one and started=false.
+	StartCycle(ctx context.Context, q broker.Querier, c Cycle) (got Cycle, started bool, err error)
+	// AdvanceCycle records that stage finished; status is running, completed or failed.
+	AdvanceCycle(ctx context.Context, q broker.Querier, id, stage, status, errText string, now time.Time) error
+	RecordStep(ctx context.Context, q broker.Querier, cycleID, stage string, payload json.RawMessage, now time.Time) error
+	RecordAction(ctx context.Context, q broker.Querier, a Action) error
+	AddEvent(ctx context.Context, q broker.Querier, e Event) error
+	// FailedAttempt counts one failed delivery of a message and returns the count.
+	FailedAttempt(ctx context.Context, q broker.Querier, key, errText string) (int, error)
+	ClearAttempts(ctx context.Context, q broker.Querier, key string) error
+	AddDeadLetter(ctx context.Context, q broker.Querier, d DeadLetter) (int64, error)
+	MarkRedriven(ctx context.Context, q broker.Querier, id int64, now time.Time) (DeadLetter, error)
+	SetSetting(ctx context.Context, q broker.Querier, name, value string) error
+	// DeleteEvents removes the published outbox events up to seq.
+	DeleteEvents(ctx context.Context, q broker.Querier, upToSeq int64) error
+}
+
+// Reader answers operators without taking the writer.
+type Reader interface {
+	Cycle(ctx context.Context, id string) (CycleDetail, error)
+	Cycles(ctx context.Context, limit int) ([]Cycle, error)
+	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
+	Setting(ctx context.Context, name string) (string, bool, error)
+	OutboxDepth(ctx context.Context) (int64, error)
+	// Events returns up to n outbox events in order.
+	Events(ctx context.Context, n int) ([]Event, error)
+}
