@@ -1,7 +1,6 @@
-// Command oodad is the Hartonomous OODA daemon.
-//
-// Today it carries the queue engine's benchmarks (oodad bench) and its
-// version; the daemon itself (oodad run) arrives with the OODA loop.
+// Command oodad is the Hartonomous OODA daemon: it runs the OODA loop over
+// its state database (oodad run, the default), applies the schema (oodad
+// migrate), and measures the queue engine (oodad bench).
 package main
 
 import (
@@ -13,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
@@ -38,9 +38,11 @@ type usageError struct{ error }
 const usage = `oodad — the Hartonomous OODA daemon
 
 Usage:
-  oodad <command> [flags]
+  oodad [command] [flags]
 
 Commands:
+  run       run the OODA loop (the default when no command is given)
+  migrate   create or upgrade the state database, then exit
   bench     measure the queue engine (benchmarks B1–B3) against same-run references
   version   print the version
   help      print this help
@@ -49,11 +51,14 @@ Run "oodad <command> --help" for a command's flags.
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return usageError{errors.New("no command given")}
+	if len(args) == 0 || (len(args[0]) > 0 && args[0][0] == '-' && args[0] != "-h" && args[0] != "--help" && args[0] != "--version") {
+		return runDaemon(ctx, args, getenv, stderr)
 	}
 	switch args[0] {
+	case "run":
+		return runDaemon(ctx, args[1:], getenv, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version":
@@ -65,6 +70,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fmt.Fprint(stderr, usage)
 	return usageError{fmt.Errorf("unknown command %q", args[0])}
+}
+
+// serviceVersion is version() in the SemVer form the NATS micro service
+// requires; a development build reports 0.0.0-devel.
+func serviceVersion() string {
+	v := version()
+	if len(v) > 1 && v[0] == 'v' && v[1] >= '0' && v[1] <= '9' {
+		if i := strings.IndexByte(v, ' '); i > 0 {
+			v = v[:i]
+		}
+		return v[1:]
+	}
+	return "0.0.0-devel"
 }
 
 func version() string {

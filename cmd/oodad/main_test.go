@@ -26,7 +26,6 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"NoCommand", nil, "no command given"},
 		{"UnknownCommand", []string{"frobnicate"}, `unknown command "frobnicate"`},
 		{"UnknownBenchmark", []string{"bench", "--only", "B1,B9"}, `"B9" is not one of B1, B2, B3`},
 		{"ZeroMessages", []string{"bench", "--messages", "0"}, "--messages: 0 must be at least 1"},

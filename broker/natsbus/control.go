@@ -1,0 +1,167 @@
+package natsbus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+)
+
+// Control service names.
+const (
+	ServiceName   = "hartonomous-ooda"
+	ControlPrefix = "hartonomous.ooda.ctl"
+)
+
+// Errors a Controller returns to say the request was wrong, not the daemon.
+var (
+	ErrBadRequest = errors.New("bad request")
+	ErrNotFound   = errors.New("not found")
+)
+
+// Controller is what the control service asks of the daemon.
+type Controller interface {
+	Trigger(ctx context.Context, req TriggerRequest) (TriggerResponse, error)
+	Status(ctx context.Context) (any, error)
+	Cycles(ctx context.Context, limit int) (any, error)
+	Cycle(ctx context.Context, id string) (any, error)
+	Pause(ctx context.Context, req PauseRequest) error
+	Resume(ctx context.Context, req PauseRequest) error
+	DeadLetters(ctx context.Context, limit int) (any, error)
+}
+
+// TriggerRequest is the body of ctl.trigger.
+type TriggerRequest struct {
+	Reason string `json:"reason"`
+	Key    string `json:"key,omitempty"`
+	By     string `json:"by,omitempty"`
+}
+
+// TriggerResponse answers ctl.trigger.
+type TriggerResponse struct {
+	CycleID string `json:"cycle_id"`
+	Started bool   `json:"started"`
+}
+
+// PauseRequest is the body of ctl.pause and ctl.resume.
+type PauseRequest struct {
+	By     string `json:"by,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// ListRequest is the body of the listing endpoints.
+type ListRequest struct {
+	Limit int `json:"limit,omitempty"`
+}
+
+// CycleRequest is the body of ctl.cycle.
+type CycleRequest struct {
+	ID string `json:"id"`
+}
+
+// AddControl registers the control service on nc.
+func AddControl(nc *nats.Conn, version string, c Controller) (micro.Service, error) {
+	svc, err := micro.AddService(nc, micro.Config{
+		Name:        ServiceName,
+		Version:     version,
+		Description: "Hartonomous OODA daemon control: trigger cycles, read history, pause and resume",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: control service: %w", err)
+	}
+	g := svc.AddGroup(ControlPrefix)
+	endpoints := map[string]func(context.Context, []byte) (any, error){
+		"trigger": func(ctx context.Context, body []byte) (any, error) {
+			var r TriggerRequest
+			if err := decode(body, &r); err != nil {
+				return nil, err
+			}
+			return c.Trigger(ctx, r)
+		},
+		"status": func(ctx context.Context, _ []byte) (any, error) { return c.Status(ctx) },
+		"cycles": func(ctx context.Context, body []byte) (any, error) {
+			var r ListRequest
+			if err := decode(body, &r); err != nil {
+				return nil, err
+			}
+			return c.Cycles(ctx, limit(r.Limit))
+		},
+		"cycle": func(ctx context.Context, body []byte) (any, error) {
+			var r CycleRequest
+			if err := decode(body, &r); err != nil {
+				return nil, err
+			}
+			if r.ID == "" {
+				return nil, fmt.Errorf("%w: id is required", ErrBadRequest)
+			}
+			return c.Cycle(ctx, r.ID)
+		},
+		"pause": func(ctx context.Context, body []byte) (any, error) {
+			var r PauseRequest
+			if err := decode(body, &r); err != nil {
+				return nil, err
+			}
+			return map[string]bool{"paused": true}, c.Pause(ctx, r)
+		},
+		"resume": func(ctx context.Context, body []byte) (any, error) {
+			var r PauseRequest
+			if err := decode(body, &r); err != nil {
+				return nil, err
+			}
+			return map[string]bool{"paused": false}, c.Resume(ctx, r)
+		},
+		"deadletters": func(ctx context.Context, body []byte) (any, error) {
+			var r ListRequest
+			if err := decode(body, &r); err != nil {
+				return nil, err
+			}
+			return c.DeadLetters(ctx, limit(r.Limit))
+		},
+	}
+	for name, fn := range endpoints {
+		handler := micro.HandlerFunc(func(req micro.Request) {
+			res, err := fn(context.Background(), req.Data())
+			if err != nil {
+				code := "500"
+				switch {
+				case errors.Is(err, ErrBadRequest):
+					code = "400"
+				case errors.Is(err, ErrNotFound):
+					code = "404"
+				}
+				_ = req.Error(code, err.Error(), nil)
+				return
+			}
+			_ = req.RespondJSON(res)
+		})
+		if err := g.AddEndpoint(name, handler); err != nil {
+			_ = svc.Stop()
+			return nil, fmt.Errorf("natsbus: control endpoint %s: %w", name, err)
+		}
+	}
+	return svc, nil
+}
+
+func limit(n int) int {
+	if n <= 0 || n > 1000 {
+		return 50
+	}
+	return n
+}
+
+// decode reads a request body strictly; an empty body is an empty request.
+func decode(body []byte, v any) error {
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: request is not valid JSON for this endpoint: %v", ErrBadRequest, err)
+	}
+	return nil
+}

@@ -1,0 +1,426 @@
+// Command oodactl operates the OODA daemon over its NATS control service:
+// trigger cycles and follow them, read history, pause and resume the loop.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+)
+
+const usage = `oodactl — operate the Hartonomous OODA daemon
+
+Usage:
+  oodactl [global flags] <command> [flags]
+
+Commands:
+  trigger [--reason R] [--key K] [--wait]   start a cycle; --wait follows it stage by stage
+  status                                    loop, queues, outbox, NATS
+  cycles [--limit N]                        recent cycles, newest first
+  show CYCLE                                one cycle: steps, actions, results
+  pause [--reason R]                        kill switch on: no action runs
+  resume [--reason R]                       kill switch off
+  deadletters [--limit N]                   messages the loop gave up on, with why
+  events [--count N]                        print loop events as they happen
+
+Global flags:
+  --nats URL     control service address (default $OODA_NATS_URL, else nats://127.0.0.1:4222)
+  --json         print JSON instead of tables
+  --timeout D    how long to wait for the daemon to answer (default 10s)
+`
+
+// exitError carries an exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		code := 1
+		var e exitError
+		if errors.As(err, &e) {
+			code = e.code
+		}
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "oodactl:", err)
+		} else {
+			code = 2
+		}
+		os.Exit(code)
+	}
+}
+
+type client struct {
+	nc      *nats.Conn
+	timeout time.Duration
+	json    bool
+	out     io.Writer
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("oodactl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	def := getenv("OODA_NATS_URL")
+	if def == "" || def == "none" {
+		def = "nats://127.0.0.1:4222"
+	}
+	url := fs.String("nats", def, "")
+	asJSON := fs.Bool("json", false, "")
+	timeout := fs.Duration("timeout", 10*time.Second, "")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError{2, errors.New("no command given")}
+	}
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	known := map[string]bool{"trigger": true, "status": true, "cycles": true, "show": true, "pause": true, "resume": true, "deadletters": true, "events": true}
+	if cmd == "help" {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	if !known[cmd] {
+		fmt.Fprint(stderr, usage)
+		return exitError{2, fmt.Errorf("unknown command %q", cmd)}
+	}
+	nc, err := nats.Connect(*url, nats.Name("oodactl"), nats.Timeout(*timeout))
+	if err != nil {
+		return fmt.Errorf("cannot reach NATS at %s (is oodad running? set --nats or OODA_NATS_URL): %w", *url, err)
+	}
+	defer nc.Close()
+	c := &client{nc: nc, timeout: *timeout, json: *asJSON, out: stdout}
+	switch cmd {
+	case "trigger":
+		return c.trigger(ctx, rest, stderr)
+	case "status":
+		return c.simple("status", nil, c.printStatus)
+	case "cycles":
+		sub := flag.NewFlagSet("cycles", flag.ContinueOnError)
+		sub.SetOutput(stderr)
+		limit := sub.Int("limit", 20, "how many cycles")
+		if err := sub.Parse(rest); err != nil {
+			return err
+		}
+		return c.simple("cycles", map[string]int{"limit": *limit}, c.printCycles)
+	case "show":
+		if len(rest) != 1 {
+			return exitError{2, errors.New("show needs one cycle id: oodactl show CYCLE")}
+		}
+		return c.simple("cycle", map[string]string{"id": rest[0]}, c.printCycle)
+	case "pause", "resume":
+		sub := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		sub.SetOutput(stderr)
+		reason := sub.String("reason", "", "why (recorded and published)")
+		if err := sub.Parse(rest); err != nil {
+			return err
+		}
+		return c.simple(cmd, map[string]string{"by": who(getenv), "reason": *reason}, func(b []byte) error {
+			fmt.Fprintf(c.out, "loop %sd\n", cmd)
+			return nil
+		})
+	case "deadletters":
+		sub := flag.NewFlagSet("deadletters", flag.ContinueOnError)
+		sub.SetOutput(stderr)
+		limit := sub.Int("limit", 20, "how many")
+		if err := sub.Parse(rest); err != nil {
+			return err
+		}
+		return c.simple("deadletters", map[string]int{"limit": *limit}, c.printDeadLetters)
+	case "events":
+		sub := flag.NewFlagSet("events", flag.ContinueOnError)
+		sub.SetOutput(stderr)
+		count := sub.Int("count", 0, "stop after N events (0: until interrupted)")
+		if err := sub.Parse(rest); err != nil {
+			return err
+		}
+		return c.events(ctx, *count)
+	}
+	return nil
+}
+
+func who(getenv func(string) string) string {
+	if u := getenv("USER"); u != "" {
+		return u
+	}
+	return "oodactl"
+}
+
+// request calls a control endpoint and returns its JSON answer; a service
+// error comes back as an error with the daemon's message.
+func (c *client) request(endpoint string, body any) ([]byte, error) {
+	var data []byte
+	if body != nil {
+		var err error
+		if data, err = json.Marshal(body); err != nil {
+			return nil, err
+		}
+	}
+	msg, err := c.nc.Request("hartonomous.ooda.ctl."+endpoint, data, c.timeout)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return nil, errors.New("no OODA daemon answers on this NATS server (is oodad running, with NATS on?)")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", endpoint, err)
+	}
+	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
+		return nil, exitError{1, fmt.Errorf("%s: %s", endpoint, msg.Header.Get(micro.ErrorHeader))}
+	}
+	return msg.Data, nil
+}
+
+func (c *client) simple(endpoint string, body any, print func([]byte) error) error {
+	data, err := c.request(endpoint, body)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		_, err := fmt.Fprintln(c.out, string(data))
+		return err
+	}
+	return print(data)
+}
+
+func (c *client) trigger(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("trigger", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	reason := fs.String("reason", "manual trigger", "why (recorded and published)")
+	key := fs.String("key", "", "idempotency key: a second trigger with it starts nothing while the first runs")
+	wait := fs.Bool("wait", false, "follow the cycle stage by stage; exit 0 only if it completes")
+	waitFor := fs.Duration("wait-timeout", 10*time.Minute, "give up following after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var events chan *nats.Msg
+	if *wait {
+		// Subscribe before triggering so that no event of the cycle is missed.
+		events = make(chan *nats.Msg, 256)
+		sub, err := c.nc.ChanSubscribe("hartonomous.ooda.evt.>", events)
+		if err != nil {
+			return err
+		}
+		defer sub.Unsubscribe()
+		if err := c.nc.Flush(); err != nil {
+			return err
+		}
+	}
+	data, err := c.request("trigger", map[string]string{"reason": *reason, "key": *key})
+	if err != nil {
+		return err
+	}
+	var res struct {
+		CycleID string `json:"cycle_id"`
+		Started bool   `json:"started"`
+	}
+	if err := json.Unmarshal(data, &res); err != nil {
+		return fmt.Errorf("trigger: unexpected answer %q", data)
+	}
+	if c.json {
+		fmt.Fprintln(c.out, string(data))
+	} else if res.Started {
+		fmt.Fprintf(c.out, "cycle %s started\n", res.CycleID)
+	} else {
+		fmt.Fprintf(c.out, "cycle %s is already running with key %q; nothing new started\n", res.CycleID, *key)
+	}
+	if !*wait {
+		return nil
+	}
+	deadline := time.After(*waitFor)
+	for {
+		select {
+		case <-ctx.Done():
+			return exitError{130, errors.New("interrupted; the cycle goes on in the daemon")}
+		case <-deadline:
+			return exitError{1, fmt.Errorf("cycle %s did not finish within %s", res.CycleID, *waitFor)}
+		case m := <-events:
+			if m.Header.Get("ce-subject") != res.CycleID {
+				continue
+			}
+			kind := strings.TrimPrefix(m.Subject, "hartonomous.ooda.evt.")
+			if c.json {
+				fmt.Fprintf(c.out, "{\"kind\":%q,\"data\":%s}\n", kind, m.Data)
+			} else {
+				fmt.Fprintf(c.out, "%s  %-18s %s\n", m.Header.Get("ce-time"), kind, summarize(kind, m.Data))
+			}
+			switch kind {
+			case "cycle.completed":
+				return nil
+			case "cycle.failed":
+				return exitError{1, fmt.Errorf("cycle %s failed", res.CycleID)}
+			}
+		}
+	}
+}
+
+// summarize turns an event into one human line.
+func summarize(kind string, data []byte) string {
+	var m map[string]any
+	_ = json.Unmarshal(data, &m)
+	switch kind {
+	case "observation":
+		if o, ok := m["observation"].(map[string]any); ok {
+			rs, _ := o["readings"].([]any)
+			return fmt.Sprintf("%d readings of %v", len(rs), o["target"])
+		}
+	case "orientation":
+		hs, _ := m["hypotheses"].([]any)
+		return fmt.Sprintf("%d hypotheses", len(hs))
+	case "decision":
+		ds, _ := m["decisions"].([]any)
+		return fmt.Sprintf("%d decisions", len(ds))
+	case "action":
+		return fmt.Sprintf("%v %v: %v (%v)", m["type"], m["target"], m["status"], m["detail"])
+	case "cycle.failed":
+		return fmt.Sprint(m["error"])
+	case "cycle.started":
+		return fmt.Sprint(m["reason"])
+	}
+	return ""
+}
+
+func (c *client) events(ctx context.Context, count int) error {
+	ch := make(chan *nats.Msg, 256)
+	sub, err := c.nc.ChanSubscribe("hartonomous.ooda.evt.>", ch)
+	if err != nil {
+		return err
+	}
+	defer sub.Unsubscribe()
+	for n := 0; count == 0 || n < count; n++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-ch:
+			kind := strings.TrimPrefix(m.Subject, "hartonomous.ooda.evt.")
+			if c.json {
+				fmt.Fprintf(c.out, "{\"kind\":%q,\"id\":%q,\"cycle_id\":%q,\"data\":%s}\n", kind, m.Header.Get("ce-id"), m.Header.Get("ce-subject"), m.Data)
+			} else {
+				fmt.Fprintf(c.out, "%s  %-18s %-36s %s\n", m.Header.Get("ce-time"), kind, m.Header.Get("ce-subject"), summarize(kind, m.Data))
+			}
+		}
+	}
+	return nil
+}
+
+func (c *client) table(header string, rows [][]string) error {
+	tw := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+func (c *client) printStatus(b []byte) error {
+	var s struct {
+		Version, Uptime, NATS string
+		Paused                bool
+		OutboxDepth           int64 `json:"outbox_depth"`
+		Queues                []struct {
+			Name                 string
+			ReceiveEnabled       bool
+			ConsecutiveRollbacks int
+			Depth                int64
+			OldestAgeSeconds     float64 `json:"oldest_age_seconds"`
+		}
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "oodad %s, up %s, paused %v, NATS %s, outbox %d\n\n", s.Version, s.Uptime, s.Paused, s.NATS, s.OutboxDepth)
+	var rows [][]string
+	for _, q := range s.Queues {
+		rows = append(rows, []string{q.Name, fmt.Sprint(q.ReceiveEnabled), fmt.Sprint(q.Depth), fmt.Sprintf("%.0fs", q.OldestAgeSeconds), fmt.Sprint(q.ConsecutiveRollbacks)})
+	}
+	return c.table("QUEUE\tENABLED\tDEPTH\tOLDEST\tROLLBACKS", rows)
+}
+
+type cycleRow struct {
+	ID, Source, Reason, Status, Stage, Error string
+	StartedAt                                time.Time  `json:"started_at"`
+	FinishedAt                               *time.Time `json:"finished_at"`
+}
+
+func (r cycleRow) row() []string {
+	took := "-"
+	if r.FinishedAt != nil {
+		took = r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
+	}
+	return []string{r.ID, r.StartedAt.Local().Format(time.DateTime), r.Status, r.Stage, took, r.Source, r.Reason}
+}
+
+func (c *client) printCycles(b []byte) error {
+	var cs []cycleRow
+	if err := json.Unmarshal(b, &cs); err != nil {
+		return err
+	}
+	var rows [][]string
+	for _, r := range cs {
+		rows = append(rows, r.row())
+	}
+	return c.table("CYCLE\tSTARTED\tSTATUS\tSTAGE\tTOOK\tSOURCE\tREASON", rows)
+}
+
+func (c *client) printCycle(b []byte) error {
+	var d struct {
+		cycleRow
+		Steps []struct {
+			Stage   string
+			Payload json.RawMessage
+		}
+		Actions []struct{ ID, Type, Target, Status, Detail string }
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "cycle   %s\nstatus  %s (last stage %s)\nsource  %s: %s\n", d.ID, d.Status, d.Stage, d.Source, d.Reason)
+	if d.Error != "" {
+		fmt.Fprintf(c.out, "error   %s\n", d.Error)
+	}
+	fmt.Fprintln(c.out, "\nSTEPS")
+	for _, s := range d.Steps {
+		fmt.Fprintf(c.out, "  %-8s %s\n", s.Stage, s.Payload)
+	}
+	fmt.Fprintln(c.out, "\nACTIONS")
+	var rows [][]string
+	for _, a := range d.Actions {
+		rows = append(rows, []string{"  " + a.Type, a.Target, a.Status, a.Detail})
+	}
+	return c.table("  TYPE\tOBJECT\tSTATUS\tDETAIL", rows)
+}
+
+func (c *client) printDeadLetters(b []byte) error {
+	var ds []struct {
+		ID            int64
+		Queue, Reason string
+		MessageType   string `json:"message_type"`
+		Attempts      int
+		CreatedAt     time.Time `json:"created_at"`
+	}
+	if err := json.Unmarshal(b, &ds); err != nil {
+		return err
+	}
+	var rows [][]string
+	for _, d := range ds {
+		rows = append(rows, []string{fmt.Sprint(d.ID), d.CreatedAt.Local().Format(time.DateTime), d.Queue, fmt.Sprint(d.Attempts), d.Reason})
+	}
+	return c.table("ID\tAT\tQUEUE\tATTEMPTS\tREASON", rows)
+}

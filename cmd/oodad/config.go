@@ -1,0 +1,177 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/rs/zerolog"
+)
+
+// config is every setting of oodad run. Each has a flag and an environment
+// variable (the systemd EnvironmentFile); the flag wins.
+type config struct {
+	StateDir    string        // from --state sqlite://DIR
+	TargetDSN   string        // empty: the state database
+	NATSURL     string        // empty: embedded; "none": off
+	NATSListen  string        // embedded server address
+	HTTPAddr    string        // health endpoints; "none": off
+	Schedule    cron.Schedule // nil: no schedule
+	ScheduleRaw string
+	DryRun      bool
+	LogLevel    zerolog.Level
+	StopTimeout time.Duration
+}
+
+type setting struct {
+	flag, env, def, help string
+}
+
+var settings = []setting{
+	{"state", "OODA_STATE_DSN", "", "state backend: sqlite://DIR (default: sqlite:// in $STATE_DIRECTORY, else ./ooda-data)"},
+	{"target", "OODA_TARGET_DSN", "", "target to optimise (default: the state database itself)"},
+	{"nats", "OODA_NATS_URL", "", "NATS URL; empty starts an embedded server; none turns NATS off"},
+	{"nats-listen", "OODA_NATS_LISTEN", "127.0.0.1:4222", "listen address of the embedded NATS server"},
+	{"http", "OODA_HTTP_ADDR", "127.0.0.1:9464", "address of /healthz and /readyz; none turns HTTP off"},
+	{"schedule", "OODA_SCHEDULE", "@hourly", "cron schedule of optimisation cycles (5 fields or @hourly, @daily, @every 30m); none turns it off"},
+	{"dry-run", "OODA_DRY_RUN", "false", "decide but execute nothing; record what would have been done"},
+	{"log-level", "OODA_LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"stop-timeout", "OODA_STOP_TIMEOUT", "20s", "how long shutdown may take before giving up on in-flight work"},
+}
+
+// settingError names the setting, the value and the rule.
+func settingError(s setting, value, rule string) error {
+	return usageError{fmt.Errorf("setting --%s (%s) = %q: %s", s.flag, s.env, value, rule)}
+}
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("oodad run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	vals := map[string]*string{}
+	for _, s := range settings {
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		vals[s.flag] = fs.String(s.flag, def, s.help+" [$"+s.env+"]")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: oodad [run] [flags]\n\nRuns the OODA loop. Every flag has an environment variable; the flag wins.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, usageError{fmt.Errorf("run: unexpected argument %q", fs.Arg(0))}
+	}
+	get := func(name string) (setting, string) {
+		for _, s := range settings {
+			if s.flag == name {
+				return s, strings.TrimSpace(*vals[name])
+			}
+		}
+		panic("unknown setting " + name)
+	}
+	var c config
+
+	s, v := get("state")
+	switch {
+	case v == "" || v == "sqlite://":
+		c.StateDir = "ooda-data"
+		if d := getenv("STATE_DIRECTORY"); d != "" {
+			c.StateDir = strings.Split(d, ":")[0] // systemd may list several
+		}
+	case strings.HasPrefix(v, "sqlite://"):
+		c.StateDir = strings.TrimPrefix(v, "sqlite://")
+	case strings.HasPrefix(v, "sqlserver://"):
+		return c, settingError(s, redact(v), "the SQL Server state backend is not built yet; use sqlite://DIR")
+	default:
+		return c, settingError(s, redact(v), "must be sqlite://DIR")
+	}
+	c.StateDir = filepath.Clean(c.StateDir)
+
+	s, v = get("target")
+	if v != "" {
+		return c, settingError(s, redact(v), "only the state database can be the target in this version; leave it empty")
+	}
+
+	s, v = get("nats")
+	switch {
+	case v == "" || v == "none":
+		c.NATSURL = v
+	default:
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "nats" && u.Scheme != "tls" && u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			return c, settingError(s, redact(v), "must be a nats://host:port URL, empty for the embedded server, or none")
+		}
+		c.NATSURL = v
+	}
+
+	for _, name := range []string{"nats-listen", "http"} {
+		s, v := get(name)
+		if name == "http" && v == "none" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			return c, settingError(s, v, "must be host:port, such as 127.0.0.1:4222")
+		}
+		if name == "http" {
+			c.HTTPAddr = v
+		} else {
+			c.NATSListen = v
+		}
+	}
+
+	s, v = get("schedule")
+	c.ScheduleRaw = v
+	if v != "none" && v != "" {
+		sched, err := cron.ParseStandard(v)
+		if err != nil {
+			return c, settingError(s, v, "not a cron schedule ("+err.Error()+"); use 5 fields such as \"0 * * * *\", or @hourly, @daily, @every 30m, or none")
+		}
+		c.Schedule = sched
+	}
+
+	s, v = get("dry-run")
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return c, settingError(s, v, "must be true or false")
+	}
+	c.DryRun = b
+
+	s, v = get("log-level")
+	switch v {
+	case "debug", "info", "warn", "error":
+		c.LogLevel, _ = zerolog.ParseLevel(v)
+	default:
+		return c, settingError(s, v, "must be debug, info, warn or error")
+	}
+
+	s, v = get("stop-timeout")
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return c, settingError(s, v, "must be a positive duration such as 20s")
+	}
+	c.StopTimeout = d
+	return c, nil
+}
+
+// redact hides the password of a URL-shaped setting.
+func redact(v string) string {
+	u, err := url.Parse(v)
+	if err != nil || u.User == nil {
+		return v
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
