@@ -116,6 +116,8 @@ type Reader interface {
 	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
 	Setting(ctx context.Context, name string) (string, bool, error)
 	OutboxDepth(ctx context.Context) (int64, error)
+	// LastStart is when the newest cycle from source started (ok=false: never).
+	LastStart(ctx context.Context, source string) (t time.Time, ok bool, err error)
 	// Events returns up to n outbox events in order.
 	Events(ctx context.Context, n int) ([]Event, error)
 }

@@ -153,7 +153,8 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 		defer srv.Close()
 	}
 	if cfg.Schedule != nil {
-		sch := &scheduler{schedule: cfg.Schedule, spec: cfg.ScheduleRaw, trigger: engine.Trigger, log: log.With().Str("component", "scheduler").Logger(), now: time.Now}
+		sch := &scheduler{schedule: cfg.Schedule, spec: cfg.ScheduleRaw, trigger: engine.Trigger,
+			lastRun: func(ctx context.Context) (time.Time, bool, error) { return st.LastStart(ctx, "schedule") }, log: log.With().Str("component", "scheduler").Logger(), now: time.Now}
 		wg.Add(1)
 		go func() { defer wg.Done(); sch.Run(loopCtx) }()
 	}

@@ -340,3 +340,15 @@ func (s *Store) OutboxDepth(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// LastStart implements store.Reader.
+func (s *Store) LastStart(ctx context.Context, source string) (time.Time, bool, error) {
+	var at sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, `SELECT MAX(started_at) FROM ooda_cycle WHERE source = ?`, source).Scan(&at); err != nil {
+		return time.Time{}, false, fmt.Errorf("store: last %s cycle: %w", source, err)
+	}
+	if !at.Valid {
+		return time.Time{}, false, nil
+	}
+	return time.Unix(0, at.Int64).UTC(), true, nil
+}
