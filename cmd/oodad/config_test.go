@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -164,7 +165,7 @@ func TestSchedulerHourly(t *testing.T) {
 		var logs bytes.Buffer
 		var logMu sync.Mutex
 		s := &scheduler{schedule: sched, spec: "@hourly", trigger: f.trigger, now: time.Now,
-			log: zerolog.New(zerolog.SyncWriter(&lockedWriter{&logs, &logMu})),
+			log:     zerolog.New(zerolog.SyncWriter(&lockedWriter{&logs, &logMu})),
 			lastRun: func(context.Context) (time.Time, bool, error) { return time.Time{}, false, nil }}
 		ctx, cancel := context.WithCancel(context.Background())
 		go s.Run(ctx)
@@ -228,4 +229,17 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.Write(p)
+}
+
+func TestEnvironmentFileDocumentsEverySetting(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../systemd/oodad.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings {
+		if !strings.Contains(string(b), "#"+s.env+"=") {
+			t.Errorf("systemd/oodad.env.example does not document %s", s.env)
+		}
+	}
 }

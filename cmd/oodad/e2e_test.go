@@ -262,3 +262,138 @@ func TestOodactlWithoutDaemon(t *testing.T) {
 		t.Fatalf("unknown command: %v\n%s", err, out)
 	}
 }
+
+func (d *daemon) kill9(t *testing.T) {
+	t.Helper()
+	_ = d.cmd.Process.Signal(syscall.SIGKILL)
+	<-d.exited
+}
+
+type cycleJSON struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+func (d *daemon) trigger(t *testing.T, reason string) string {
+	t.Helper()
+	out, err := d.oodactl(t, "--json", "trigger", "--reason", reason)
+	if err != nil {
+		t.Fatalf("trigger: %v\n%s", err, out)
+	}
+	var r struct {
+		CycleID string `json:"cycle_id"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.CycleID == "" {
+		t.Fatalf("trigger answered %q", out)
+	}
+	return r.CycleID
+}
+
+// TestKillNineDuringCycles kills the daemon at arbitrary moments while
+// cycles run, restarts it, and checks that every triggered cycle completed
+// exactly once and that its events reached the JetStream stream once each.
+func TestKillNineDuringCycles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var ids []string
+	for round, delay := range []time.Duration{0, 3 * time.Millisecond, 8 * time.Millisecond, 20 * time.Millisecond} {
+		d := startDaemon(t, dir)
+		for i := range 3 {
+			ids = append(ids, d.trigger(t, fmt.Sprintf("round %d, cycle %d", round, i)))
+		}
+		<-time.After(delay) // the kill lands wherever the cycles are
+		d.kill9(t)
+	}
+	d := startDaemon(t, dir)
+	// Every cycle finishes after the restarts.
+	deadline := time.Now().Add(60 * time.Second)
+	var cycles []cycleJSON
+	for {
+		out, err := d.oodactl(t, "--json", "cycles", "--limit", "100")
+		if err != nil {
+			t.Fatalf("cycles: %v\n%s", err, out)
+		}
+		cycles = nil
+		if err := json.Unmarshal([]byte(out), &cycles); err != nil {
+			t.Fatal(err)
+		}
+		running := 0
+		for _, c := range cycles {
+			if c.Status == "running" {
+				running++
+			}
+		}
+		if running == 0 && len(cycles) == len(ids) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after restarts: %d cycles, %d still running; want %d finished", len(cycles), running, len(ids))
+		}
+		<-time.After(50 * time.Millisecond)
+	}
+	for _, c := range cycles {
+		if c.Status != "completed" {
+			t.Fatalf("cycle %s ended %s", c.ID, c.Status)
+		}
+	}
+	// Wait for the outbox to drain, then read the stream.
+	for {
+		out, _ := d.oodactl(t, "--json", "status")
+		if strings.Contains(out, `"outbox_depth":0`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox not drained: %s", out)
+		}
+		<-time.After(50 * time.Millisecond)
+	}
+	nc, err := nats.Connect(d.natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	byCycle := readStream(t, nc)
+	for _, id := range ids {
+		kinds := byCycle[id]
+		for _, k := range []string{"cycle.started", "observation", "orientation", "decision", "cycle.completed"} {
+			if len(kinds[k]) != 1 {
+				t.Errorf("cycle %s: %d distinct %s events in the stream, want exactly 1 (%v)", id, len(kinds[k]), k, kinds)
+			}
+		}
+	}
+}
+
+// readStream returns, per cycle and kind, the distinct event ids in the stream.
+func readStream(t *testing.T, nc *nats.Conn) map[string]map[string]map[string]bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	js, err := jetstreamNew(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, "HARTONOMOUS_OODA")
+	if err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]map[string]bool{}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatalf("stream message %d: %v", seq, err)
+		}
+		cycle, kind := m.Header.Get("ce-subject"), strings.TrimPrefix(m.Subject, "hartonomous.ooda.evt.")
+		if out[cycle] == nil {
+			out[cycle] = map[string]map[string]bool{}
+		}
+		if out[cycle][kind] == nil {
+			out[cycle][kind] = map[string]bool{}
+		}
+		out[cycle][kind][m.Header.Get("ce-id")] = true
+	}
+	return out
+}
