@@ -234,7 +234,8 @@ func (e *Engine) step(ctx context.Context, s *stage, started func()) error {
 	key := fmt.Sprintf("%s/%d", m.Conversation, m.Sequence)
 	if s.quarantine.CompareAndSwap(true, false) {
 		reason := "the queue was disabled by the poison rule (its receiving transactions rolled back or the process died 5 times); this was its head message"
-		return e.deadLetter(tctx, tx, s, m, "", reason, broker.PoisonThreshold)
+		env, _ := Decode(m.Body, e.cfg.MaxBodyBytes) // best effort: name the cycle it belonged to
+		return e.deadLetter(tctx, tx, s, m, env.CycleID, reason, broker.PoisonThreshold)
 	}
 	env, err := Decode(m.Body, e.cfg.MaxBodyBytes)
 	if err == nil && ContractFor(env.Kind) != m.Contract {

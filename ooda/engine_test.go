@@ -328,3 +328,41 @@ func TestPausedLoopSkipsActions(t *testing.T) {
 		t.Fatalf("after resume: %+v", c.Actions)
 	}
 }
+
+// TestDisabledQueueIsHealed: a message that kept killing its consumer has
+// disabled the queue (the broker's poison rule); the engine re-enables the
+// queue, moves that message to the dead letters, and the loop flows again.
+func TestDisabledQueueIsHealed(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, nil)
+	ctx := context.Background()
+	res, err := bd.engine.Trigger(ctx, ooda.TriggerParams{Reason: "kills its consumer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range broker.PoisonThreshold {
+		tx, _ := bd.broker.Begin(ctx)
+		if msgs, err := tx.Receive(ctx, &broker.ReceiveParams{Queue: ooda.ObserveQueue, Max: 1}); err != nil || len(msgs) != 1 {
+			t.Fatalf("receive: %d %v", len(msgs), err)
+		}
+		_ = tx.Rollback()
+	}
+	if st, _ := bd.broker.QueueStatus(ctx, ooda.ObserveQueue); st.ReceiveEnabled {
+		t.Fatal("the poison rule did not disable the queue")
+	}
+	bd.start()
+	ds := waitDeadLetters(t, bd, 1)
+	if !strings.Contains(ds[0].Reason, "disabled by the poison rule") || ds[0].Queue != ooda.ObserveQueue {
+		t.Fatalf("dead letter: %+v", ds[0])
+	}
+	if c := waitCycle(t, bd, res.CycleID); c.Status != store.StatusFailed {
+		t.Fatalf("the poisoned cycle: %+v", c.Cycle)
+	}
+	res2, err := bd.engine.Trigger(ctx, ooda.TriggerParams{Reason: "after healing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := waitCycle(t, bd, res2.CycleID); c.Status != store.StatusCompleted {
+		t.Fatalf("after healing: %+v", c.Cycle)
+	}
+}
