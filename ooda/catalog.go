@@ -48,6 +48,7 @@ const (
 	VerdictDryRun        = "dry_run"        // would execute; dry-run is on
 	VerdictPaused        = "paused"         // the kill switch is on
 	VerdictNeedsApproval = "needs_approval" // tier 2 without history, tier 3 always
+	VerdictApproved      = "approved"       // an operator approved it
 )
 
 // Decision is the policy's verdict on one hypothesis.
@@ -57,9 +58,11 @@ type Decision struct {
 	Reason     string     `json:"reason"`
 }
 
-// Decisions is what the Decide stage concluded.
+// Decisions is what the Decide stage concluded, or, with Approval set, one
+// approved decision that an operator sent to Act.
 type Decisions struct {
 	Decisions []Decision `json:"decisions"`
+	Approval  string     `json:"approval,omitempty"`
 }
 
 // Trigger is the payload of a trigger message.

@@ -37,7 +37,9 @@ type Config struct {
 	SensorBudget time.Duration
 	// ActionBudget bounds one action. Default 5m.
 	ActionBudget time.Duration
-	Now          func() time.Time
+	// ApprovalTTL is how long an approval request stays open. Default 24h.
+	ApprovalTTL time.Duration
+	Now         func() time.Time
 	// Published is called after a commit that added outbox events.
 	Published func()
 	// Heartbeat is called after every stage step (the systemd watchdog).
@@ -62,6 +64,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.ActionBudget == 0 {
 		c.ActionBudget = 5 * time.Minute
+	}
+	if c.ApprovalTTL == 0 {
+		c.ApprovalTTL = 24 * time.Hour
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -93,12 +98,16 @@ type stage struct {
 
 // result is what a handler concluded; the engine writes it.
 type result struct {
-	record  any // the step's payload in the state
-	next    any // payload of the next message; nil ends the cycle here
-	status  string
-	errText string
-	actions []store.Action
-	events  []event
+	record    any // the step's payload in the state
+	next      any // payload of the next message; nil ends the cycle here
+	status    string
+	errText   string
+	actions   []store.Action
+	approvals []store.Approval
+	events    []event
+	// approval: the step carried out an approved decision of a finished
+	// cycle; the cycle's own record and status stay as they are.
+	approval bool
 }
 
 type event struct {
@@ -360,15 +369,13 @@ func (e *Engine) apply(ctx context.Context, tx broker.Tx, s *stage, m broker.Mes
 		return err
 	}
 	now := e.cfg.Now()
-	rec, err := json.Marshal(res.record)
-	if err != nil {
-		return fmt.Errorf("ooda: %s record: %w", s.name, err)
-	}
-	if err := e.cfg.Store.RecordStep(ctx, q, env.CycleID, s.name, rec, now); err != nil {
-		return err
-	}
 	for _, a := range res.actions {
 		if err := e.cfg.Store.RecordAction(ctx, q, a); err != nil {
+			return err
+		}
+	}
+	for _, a := range res.approvals {
+		if err := e.cfg.Store.RequestApproval(ctx, q, a); err != nil {
 			return err
 		}
 	}
@@ -376,6 +383,19 @@ func (e *Engine) apply(ctx context.Context, tx broker.Tx, s *stage, m broker.Mes
 		if err := e.addEvent(ctx, q, ev.kind, env.CycleID, ev.data); err != nil {
 			return err
 		}
+	}
+	if res.approval {
+		if err := e.cfg.Store.ClearAttempts(ctx, q, fmt.Sprintf("%s/%d", m.Conversation, m.Sequence)); err != nil {
+			return err
+		}
+		return tx.End(ctx, &broker.EndParams{Conversation: m.Conversation})
+	}
+	rec, err := json.Marshal(res.record)
+	if err != nil {
+		return fmt.Errorf("ooda: %s record: %w", s.name, err)
+	}
+	if err := e.cfg.Store.RecordStep(ctx, q, env.CycleID, s.name, rec, now); err != nil {
+		return err
 	}
 	status := res.status
 	if status == "" {
@@ -435,8 +455,8 @@ type TriggerResult struct {
 	Started bool   `json:"started"` // false: a cycle with the key was already running
 }
 
-// Errors of Trigger's input.
-var ErrInvalidTrigger = errors.New("invalid trigger")
+// ErrInvalidRequest is returned for a trigger, approval or rejection with bad input.
+var ErrInvalidRequest = errors.New("invalid request")
 
 // Trigger starts a cycle (or returns the running one with the same key).
 func (e *Engine) Trigger(ctx context.Context, p TriggerParams) (TriggerResult, error) {
@@ -444,13 +464,13 @@ func (e *Engine) Trigger(ctx context.Context, p TriggerParams) (TriggerResult, e
 	case p.Source == "":
 		p.Source = "operator"
 	case len(p.Source) > 64:
-		return TriggerResult{}, fmt.Errorf("%w: source longer than 64 bytes", ErrInvalidTrigger)
+		return TriggerResult{}, fmt.Errorf("%w: source longer than 64 bytes", ErrInvalidRequest)
 	}
 	if utf8.RuneCountInString(p.Reason) > 1000 {
-		return TriggerResult{}, fmt.Errorf("%w: reason longer than 1000 characters", ErrInvalidTrigger)
+		return TriggerResult{}, fmt.Errorf("%w: reason longer than 1000 characters", ErrInvalidRequest)
 	}
 	if len(p.Key) > 200 || strings.ContainsAny(p.Key, "\x00\n") {
-		return TriggerResult{}, fmt.Errorf("%w: key must be at most 200 bytes on one line", ErrInvalidTrigger)
+		return TriggerResult{}, fmt.Errorf("%w: key must be at most 200 bytes on one line", ErrInvalidRequest)
 	}
 	ctx = context.WithoutCancel(ctx)
 	tx, err := e.cfg.Broker.Begin(ctx)
@@ -519,4 +539,136 @@ func (e *Engine) SetPaused(ctx context.Context, paused bool, who, reason string)
 func (e *Engine) Paused(ctx context.Context) (bool, error) {
 	v, _, err := e.cfg.Reader.Setting(ctx, "paused")
 	return v == "true", err
+}
+
+// Errors of Approve and Reject.
+var (
+	ErrUnknownApproval = errors.New("unknown approval")
+	ErrApprovalClosed  = errors.New("approval closed")
+	ErrPausedApproval  = errors.New("the loop is paused")
+)
+
+// Approve approves a pending decision: the decision goes to the Act stage as
+// a message and runs there, recorded with who approved it and why.
+func (e *Engine) Approve(ctx context.Context, id, by, reason string) (store.Approval, error) {
+	if paused, err := e.Paused(ctx); err != nil {
+		return store.Approval{}, err
+	} else if paused {
+		return store.Approval{}, fmt.Errorf("%w: resume the loop before approving (approval %q stays pending)", ErrPausedApproval, id)
+	}
+	return e.decideApproval(ctx, id, store.ApprovalApproved, by, reason)
+}
+
+// Reject closes a pending decision without running it.
+func (e *Engine) Reject(ctx context.Context, id, by, reason string) (store.Approval, error) {
+	return e.decideApproval(ctx, id, store.ApprovalRejected, by, reason)
+}
+
+func (e *Engine) decideApproval(ctx context.Context, id, status, by, reason string) (store.Approval, error) {
+	if by == "" || strings.TrimSpace(reason) == "" {
+		return store.Approval{}, fmt.Errorf("%w: an approval or rejection needs who (by) and why (reason)", ErrInvalidRequest)
+	}
+	ctx = context.WithoutCancel(ctx)
+	tx, err := e.cfg.Broker.Begin(ctx)
+	if err != nil {
+		return store.Approval{}, err
+	}
+	defer tx.Rollback()
+	q, err := tx.SQL(ctx)
+	if err != nil {
+		return store.Approval{}, err
+	}
+	now := e.cfg.Now()
+	a, err := e.cfg.Store.DecideApproval(ctx, q, id, status, by, reason, now)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return a, fmt.Errorf("%w: no approval %q", ErrUnknownApproval, id)
+	case errors.Is(err, store.ErrApprovalClosed):
+		return a, fmt.Errorf("%w: %v", ErrApprovalClosed, err)
+	case err != nil:
+		return a, err
+	}
+	if err := e.addEvent(ctx, q, "approval.decided", a.CycleID, a); err != nil {
+		return a, err
+	}
+	if status == store.ApprovalApproved {
+		var h Hypothesis
+		if err := json.Unmarshal(a.Hypothesis, &h); err != nil {
+			return a, fmt.Errorf("ooda: approval %q: stored hypothesis: %w", id, err)
+		}
+		d := Decisions{Approval: id, Decisions: []Decision{{Hypothesis: h, Verdict: VerdictApproved, Reason: fmt.Sprintf("approved by %s: %s", by, reason)}}}
+		if err := e.send(ctx, tx, DecideService, ActService, KindDecision, a.CycleID, "", d); err != nil {
+			return a, err
+		}
+	} else {
+		act := store.Action{ID: id, CycleID: a.CycleID, Type: a.Action, Target: a.Object, Tier: a.Tier, Status: "rejected",
+			Detail: fmt.Sprintf("rejected by %s: %s", by, reason), CreatedAt: a.RequestedAt}
+		if err := e.cfg.Store.RecordAction(ctx, q, act); err != nil {
+			return a, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return a, err
+	}
+	e.log.Warn().Str("approval", id).Str("status", status).Str("by", by).Str("reason", reason).Msg("approval decided")
+	e.cfg.Published()
+	return a, nil
+}
+
+// Approvals lists approvals, pending first.
+func (e *Engine) Approvals(ctx context.Context, limit int) ([]store.Approval, error) {
+	return e.cfg.Reader.Approvals(ctx, limit, e.cfg.Now())
+}
+
+// ErrCannotRedrive is returned for a dead letter that is not a loop message.
+var ErrCannotRedrive = errors.New("cannot redrive")
+
+// Redrive sends a dead letter back to its queue, as the message it was; its
+// cycle resumes from that stage. A dead letter is redriven once.
+func (e *Engine) Redrive(ctx context.Context, id int64, by string) error {
+	ctx = context.WithoutCancel(ctx)
+	tx, err := e.cfg.Broker.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	q, err := tx.SQL(ctx)
+	if err != nil {
+		return err
+	}
+	d, err := e.cfg.Store.MarkRedriven(ctx, q, id, e.cfg.Now())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%w: no dead letter %d", ErrCannotRedrive, id)
+	case err != nil:
+		return fmt.Errorf("%w: %v", ErrCannotRedrive, err)
+	}
+	from := map[Kind]string{KindTrigger: TriggerService, KindObservation: ObserveService, KindOrientation: OrientService, KindDecision: DecideService}
+	to := map[Kind]string{KindTrigger: ObserveService, KindObservation: OrientService, KindOrientation: DecideService, KindDecision: ActService}
+	var kind Kind
+	for k := range from {
+		if k.MessageType() == d.MessageType {
+			kind = k
+		}
+	}
+	if kind == "" {
+		return fmt.Errorf("%w: dead letter %d is a %q message, not one the loop sends", ErrCannotRedrive, id, d.MessageType)
+	}
+	h, err := tx.BeginDialog(ctx, &broker.BeginDialogParams{From: from[kind], To: to[kind], Contract: ContractFor(kind)})
+	if err != nil {
+		return err
+	}
+	if err := tx.Send(ctx, &broker.SendParams{Conversation: h, MessageType: d.MessageType, Body: d.Body}); err != nil {
+		return err
+	}
+	env, _ := Decode(d.Body, e.cfg.MaxBodyBytes) // best effort: name the cycle
+	if err := e.addEvent(ctx, q, "deadletter.redriven", env.CycleID, map[string]any{"id": id, "queue": d.Queue, "by": by}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	e.log.Warn().Int64("dead_letter", id).Str("queue", d.Queue).Str("by", by).Msg("dead letter redriven")
+	e.cfg.Published()
+	return nil
 }

@@ -193,7 +193,7 @@ func TestTriggerWithKeyIsIdempotent(t *testing.T) {
 	if st.Depth != 1 {
 		t.Fatalf("observe queue holds %d triggers, want 1", st.Depth)
 	}
-	if _, err := bd.engine.Trigger(ctx, ooda.TriggerParams{Key: strings.Repeat("k", 201)}); !errors.Is(err, ooda.ErrInvalidTrigger) {
+	if _, err := bd.engine.Trigger(ctx, ooda.TriggerParams{Key: strings.Repeat("k", 201)}); !errors.Is(err, ooda.ErrInvalidRequest) {
 		t.Fatalf("oversized key: %v", err)
 	}
 }
@@ -364,5 +364,160 @@ func TestDisabledQueueIsHealed(t *testing.T) {
 	}
 	if c := waitCycle(t, bd, res2.CycleID); c.Status != store.StatusCompleted {
 		t.Fatalf("after healing: %+v", c.Cycle)
+	}
+}
+
+// induceFreePages fills and empties a table so that the database has more
+// than 20 % and 1,000 pages free: the catalog's tier-2 VACUUM case.
+func induceFreePages(t *testing.T, bd *bundle) {
+	t.Helper()
+	ctx := context.Background()
+	for _, stmt := range []string{
+		"CREATE TABLE IF NOT EXISTS junk (id INTEGER PRIMARY KEY, pad BLOB)",
+		"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO junk (pad) SELECT zeroblob(3000) FROM n",
+		"DELETE FROM junk",
+	} {
+		tx, _ := bd.broker.Begin(ctx)
+		q, err := tx.SQL(ctx)
+		if err == nil {
+			_, err = q.ExecContext(ctx, stmt)
+		}
+		if err == nil {
+			err = tx.Commit()
+		}
+		if err != nil {
+			_ = tx.Rollback()
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+}
+
+func actionOf(c store.CycleDetail, typ string) (store.Action, bool) {
+	for _, a := range c.Actions {
+		if a.Type == typ {
+			return a, true
+		}
+	}
+	return store.Action{}, false
+}
+
+func TestApprovalRunsTierTwoActionAfterApprove(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, nil)
+	bd.start()
+	ctx := context.Background()
+	induceFreePages(t, bd)
+	res, _ := bd.engine.Trigger(ctx, ooda.TriggerParams{Reason: "after a bulk delete"})
+	c := waitCycle(t, bd, res.CycleID)
+	vac, ok := actionOf(c, "vacuum")
+	if !ok || vac.Status != "awaiting_approval" {
+		t.Fatalf("vacuum: %+v (actions %+v)", vac, c.Actions)
+	}
+	as, err := bd.engine.Approvals(ctx, 10)
+	if err != nil || len(as) != 1 || as[0].ID != vac.ID || as[0].Status != store.ApprovalPending {
+		t.Fatalf("approvals: %+v %v", as, err)
+	}
+	if _, err := bd.engine.Approve(ctx, vac.ID, "alice", " "); !errors.Is(err, ooda.ErrInvalidRequest) {
+		t.Fatalf("approve without a reason: %v", err)
+	}
+	if _, err := bd.engine.Approve(ctx, "no-such-approval", "alice", "x"); !errors.Is(err, ooda.ErrUnknownApproval) {
+		t.Fatalf("approve unknown id: %v", err)
+	}
+	if _, err := bd.engine.Approve(ctx, vac.ID, "alice", "inside the maintenance window"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the approved VACUUM to run", func() bool {
+		c, _ = bd.store.Cycle(ctx, res.CycleID)
+		vac, _ = actionOf(c, "vacuum")
+		return vac.Status == "executed"
+	})
+	if !strings.Contains(vac.Detail, "approved by alice: inside the maintenance window") || string(vac.After) != `{"freelist_pages":0}` {
+		t.Fatalf("executed vacuum: %+v, after %s", vac, vac.After)
+	}
+	if c.Status != store.StatusCompleted {
+		t.Fatalf("the cycle changed: %+v", c.Cycle)
+	}
+	if _, err := bd.engine.Approve(ctx, vac.ID, "bob", "again"); !errors.Is(err, ooda.ErrApprovalClosed) || !strings.Contains(err.Error(), "already approved by alice") {
+		t.Fatalf("approving twice: %v", err)
+	}
+}
+
+func TestRejectedAndExpiredApprovalsDoNotRun(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, nil)
+	bd.start()
+	ctx := context.Background()
+	induceFreePages(t, bd)
+	res, _ := bd.engine.Trigger(ctx, ooda.TriggerParams{Reason: "reject me"})
+	c := waitCycle(t, bd, res.CycleID)
+	vac, _ := actionOf(c, "vacuum")
+	if _, err := bd.engine.Reject(ctx, vac.ID, "bob", "not during business hours"); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = bd.store.Cycle(ctx, res.CycleID)
+	vac, _ = actionOf(c, "vacuum")
+	if vac.Status != "rejected" || !strings.Contains(vac.Detail, "rejected by bob") {
+		t.Fatalf("rejected vacuum: %+v", vac)
+	}
+	// Rejected, it never runs: the next cycle still finds the free pages.
+	res2, _ := bd.engine.Trigger(ctx, ooda.TriggerParams{Reason: "still free pages?"})
+	c2 := waitCycle(t, bd, res2.CycleID)
+	if a, ok := actionOf(c2, "vacuum"); !ok || a.Status != "awaiting_approval" {
+		t.Fatalf("after the rejection: %+v", c2.Actions)
+	}
+
+	// An approval past its expiry cannot be approved.
+	exp := setup(t, func(c *ooda.Config) { c.ApprovalTTL = time.Nanosecond })
+	exp.start()
+	induceFreePages(t, exp)
+	res3, _ := exp.engine.Trigger(ctx, ooda.TriggerParams{Reason: "expire me"})
+	c3 := waitCycle(t, exp, res3.CycleID)
+	v3, _ := actionOf(c3, "vacuum")
+	as, _ := exp.engine.Approvals(ctx, 10)
+	if len(as) != 1 || as[0].Status != store.ApprovalExpired {
+		t.Fatalf("approvals: %+v", as)
+	}
+	if _, err := exp.engine.Approve(ctx, v3.ID, "alice", "too late"); !errors.Is(err, ooda.ErrApprovalClosed) || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("approving an expired request: %v", err)
+	}
+}
+
+// flakyTarget fails its sensors until healed.
+type flakyTarget struct {
+	store.Target
+	healed atomic.Bool
+}
+
+func (f *flakyTarget) Observe(ctx context.Context) (store.Observation, error) {
+	if !f.healed.Load() {
+		return store.Observation{}, errors.New("sensor offline")
+	}
+	return f.Target.Observe(ctx)
+}
+
+func TestRedriveBringsADeadLetterBack(t *testing.T) {
+	t.Parallel()
+	ft := &flakyTarget{}
+	bd := setup(t, func(c *ooda.Config) { ft.Target = c.Target; c.Target = ft })
+	bd.start()
+	ctx := context.Background()
+	res, _ := bd.engine.Trigger(ctx, ooda.TriggerParams{Reason: "sensor offline"})
+	if c := waitCycle(t, bd, res.CycleID); c.Status != store.StatusFailed {
+		t.Fatalf("cycle: %+v", c.Cycle)
+	}
+	ds := waitDeadLetters(t, bd, 1)
+	ft.healed.Store(true)
+	if err := bd.engine.Redrive(ctx, ds[0].ID, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the redriven cycle to complete", func() bool {
+		c, _ := bd.store.Cycle(ctx, res.CycleID)
+		return c.Status == store.StatusCompleted
+	})
+	if err := bd.engine.Redrive(ctx, ds[0].ID, "carol"); !errors.Is(err, ooda.ErrCannotRedrive) || !strings.Contains(err.Error(), "already redriven") {
+		t.Fatalf("redriving twice: %v", err)
+	}
+	if err := bd.engine.Redrive(ctx, 999, "carol"); !errors.Is(err, ooda.ErrCannotRedrive) || !strings.Contains(err.Error(), "no dead letter 999") {
+		t.Fatalf("redriving an unknown id: %v", err)
 	}
 }

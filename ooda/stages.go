@@ -2,6 +2,7 @@ package ooda
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/hartonomous/ooda/store"
@@ -57,12 +58,15 @@ func (e *Engine) act(ctx context.Context, env Envelope) (result, error) {
 	if err := decodePayload(env, &ds); err != nil {
 		return result{}, err
 	}
-	res := result{status: store.StatusCompleted}
+	res := result{status: store.StatusCompleted, approval: ds.Approval != ""}
 	for _, d := range ds.Decisions {
 		h := d.Hypothesis
 		a := store.Action{ID: env.CycleID + "/" + h.ID, CycleID: env.CycleID, Type: h.Action, Target: h.Object, Tier: h.Tier, CreatedAt: e.cfg.Now()}
+		if d.Verdict == VerdictApproved && e.cfg.DryRun {
+			d.Verdict = VerdictDryRun
+		}
 		switch d.Verdict {
-		case VerdictExecute:
+		case VerdictExecute, VerdictApproved:
 			actx, cancel := context.WithTimeout(ctx, e.cfg.ActionBudget)
 			out, err := e.cfg.Target.Execute(actx, h.Action, h.Object)
 			cancel()
@@ -73,10 +77,17 @@ func (e *Engine) act(ctx context.Context, env Envelope) (result, error) {
 				a.Status, a.Detail = "executed", out.Detail
 				a.Before, a.After = jsonOf(out.Before), jsonOf(out.After)
 			}
+			if d.Verdict == VerdictApproved {
+				a.Detail += " (" + d.Reason + ")"
+			}
 		case VerdictDryRun:
 			a.Status, a.Detail = "dry_run", "would run: "+e.cfg.Target.Describe(h.Action, h.Object)
 		case VerdictNeedsApproval:
 			a.Status, a.Detail = "awaiting_approval", d.Reason
+			hyp, _ := json.Marshal(h) // a struct of strings and numbers always marshals
+			now := e.cfg.Now()
+			res.approvals = append(res.approvals, store.Approval{ID: a.ID, CycleID: env.CycleID, Action: h.Action, Object: h.Object, Tier: h.Tier,
+				Hypothesis: hyp, Reason: d.Reason, RequestedAt: now, ExpiresAt: now.Add(e.cfg.ApprovalTTL)})
 		default:
 			a.Status, a.Detail = "skipped", d.Reason
 		}

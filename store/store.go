@@ -14,8 +14,12 @@ import (
 	"github.com/hartonomous/ooda/broker"
 )
 
-// ErrNotFound is returned for an unknown cycle or dead letter.
+// ErrNotFound is returned for an unknown cycle, approval or dead letter.
 var ErrNotFound = errors.New("not found")
+
+// ErrApprovalClosed is returned when deciding an approval that was already
+// decided or has expired.
+var ErrApprovalClosed = errors.New("approval closed")
 
 // Cycle statuses.
 const (
@@ -82,6 +86,31 @@ type DeadLetter struct {
 	RedrivenAt   *time.Time `json:"redriven_at,omitempty"`
 }
 
+// Approval statuses. An approval past its expiry is reported as expired.
+const (
+	ApprovalPending  = "pending"
+	ApprovalApproved = "approved"
+	ApprovalRejected = "rejected"
+	ApprovalExpired  = "expired"
+)
+
+// Approval is a decision waiting for (or given) an operator's word.
+type Approval struct {
+	ID             string          `json:"id"`
+	CycleID        string          `json:"cycle_id"`
+	Action         string          `json:"action"`
+	Object         string          `json:"object"`
+	Tier           int             `json:"tier"`
+	Hypothesis     json.RawMessage `json:"hypothesis"`
+	Reason         string          `json:"reason"`
+	Status         string          `json:"status"`
+	RequestedAt    time.Time       `json:"requested_at"`
+	ExpiresAt      time.Time       `json:"expires_at"`
+	DecidedBy      string          `json:"decided_by,omitempty"`
+	DecidedAt      *time.Time      `json:"decided_at,omitempty"`
+	DecisionReason string          `json:"decision_reason,omitempty"`
+}
+
 // CycleDetail is a cycle with everything recorded about it.
 type CycleDetail struct {
 	Cycle
@@ -105,6 +134,12 @@ type Writer interface {
 	AddDeadLetter(ctx context.Context, q broker.Querier, d DeadLetter) (int64, error)
 	MarkRedriven(ctx context.Context, q broker.Querier, id int64, now time.Time) (DeadLetter, error)
 	SetSetting(ctx context.Context, q broker.Querier, name, value string) error
+	// RequestApproval records a pending approval (again: no change).
+	RequestApproval(ctx context.Context, q broker.Querier, a Approval) error
+	// DecideApproval moves a pending, unexpired approval to approved or
+	// rejected and returns it; ErrNotFound for an unknown id,
+	// ErrApprovalClosed if it is no longer pending or has expired.
+	DecideApproval(ctx context.Context, q broker.Querier, id, status, by, reason string, now time.Time) (Approval, error)
 	// DeleteEvents removes the published outbox events up to seq.
 	DeleteEvents(ctx context.Context, q broker.Querier, upToSeq int64) error
 }
@@ -116,6 +151,7 @@ type Reader interface {
 	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
 	Setting(ctx context.Context, name string) (string, bool, error)
 	OutboxDepth(ctx context.Context) (int64, error)
+	Approvals(ctx context.Context, limit int, now time.Time) ([]Approval, error)
 	// LastStart is when the newest cycle from source started (ok=false: never).
 	LastStart(ctx context.Context, source string) (t time.Time, ok bool, err error)
 	// Events returns up to n outbox events in order.

@@ -21,6 +21,7 @@ const (
 var (
 	ErrBadRequest = errors.New("bad request")
 	ErrNotFound   = errors.New("not found")
+	ErrConflict   = errors.New("conflict")
 )
 
 // Controller is what the control service asks of the daemon.
@@ -32,6 +33,23 @@ type Controller interface {
 	Pause(ctx context.Context, req PauseRequest) error
 	Resume(ctx context.Context, req PauseRequest) error
 	DeadLetters(ctx context.Context, limit int) (any, error)
+	Redrive(ctx context.Context, req RedriveRequest) error
+	Approvals(ctx context.Context, limit int) (any, error)
+	Approve(ctx context.Context, req ApprovalRequest) (any, error)
+	Reject(ctx context.Context, req ApprovalRequest) (any, error)
+}
+
+// RedriveRequest is the body of ctl.redrive.
+type RedriveRequest struct {
+	ID int64  `json:"id"`
+	By string `json:"by,omitempty"`
+}
+
+// ApprovalRequest is the body of ctl.approve and ctl.reject.
+type ApprovalRequest struct {
+	ID     string `json:"id"`
+	By     string `json:"by"`
+	Reason string `json:"reason"`
 }
 
 // TriggerRequest is the body of ctl.trigger.
@@ -114,6 +132,34 @@ func AddControl(nc *nats.Conn, version string, c Controller) (micro.Service, err
 			}
 			return map[string]bool{"paused": false}, c.Resume(ctx, r)
 		},
+		"redrive": func(ctx context.Context, body []byte) (any, error) {
+			var r RedriveRequest
+			if err := decode(body, &r); err != nil {
+				return nil, err
+			}
+			return map[string]int64{"redriven": r.ID}, c.Redrive(ctx, r)
+		},
+		"approvals": func(ctx context.Context, body []byte) (any, error) {
+			var r ListRequest
+			if err := decode(body, &r); err != nil {
+				return nil, err
+			}
+			return c.Approvals(ctx, limit(r.Limit))
+		},
+		"approve": func(ctx context.Context, body []byte) (any, error) {
+			var r ApprovalRequest
+			if err := decode(body, &r); err != nil {
+				return nil, err
+			}
+			return c.Approve(ctx, r)
+		},
+		"reject": func(ctx context.Context, body []byte) (any, error) {
+			var r ApprovalRequest
+			if err := decode(body, &r); err != nil {
+				return nil, err
+			}
+			return c.Reject(ctx, r)
+		},
 		"deadletters": func(ctx context.Context, body []byte) (any, error) {
 			var r ListRequest
 			if err := decode(body, &r); err != nil {
@@ -132,6 +178,8 @@ func AddControl(nc *nats.Conn, version string, c Controller) (micro.Service, err
 					code = "400"
 				case errors.Is(err, ErrNotFound):
 					code = "404"
+				case errors.Is(err, ErrConflict):
+					code = "409"
 				}
 				_ = req.Error(code, err.Error(), nil)
 				return

@@ -33,6 +33,10 @@ Commands:
   pause [--reason R]                        kill switch on: no action runs
   resume [--reason R]                       kill switch off
   deadletters [--limit N]                   messages the loop gave up on, with why
+  redrive ID                                send a dead letter back to its queue
+  approvals [--limit N]                     decisions waiting for an operator, pending first
+  approve ID --reason R                     run a pending decision (recorded with who and why)
+  reject ID --reason R                      close a pending decision without running it
   events [--count N]                        print loop events as they happen
 
 Global flags:
@@ -94,7 +98,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitError{2, errors.New("no command given")}
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
-	known := map[string]bool{"trigger": true, "status": true, "cycles": true, "show": true, "pause": true, "resume": true, "deadletters": true, "events": true}
+	known := map[string]bool{"trigger": true, "status": true, "cycles": true, "show": true, "pause": true, "resume": true, "deadletters": true, "events": true,
+		"redrive": true, "approvals": true, "approve": true, "reject": true}
 	if cmd == "help" {
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -146,6 +151,48 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		return c.simple("deadletters", map[string]int{"limit": *limit}, c.printDeadLetters)
+	case "redrive":
+		if len(rest) != 1 {
+			return exitError{2, errors.New("redrive needs one dead-letter id: oodactl redrive ID")}
+		}
+		var id int64
+		if _, err := fmt.Sscan(rest[0], &id); err != nil {
+			return exitError{2, fmt.Errorf("redrive: %q is not a dead-letter id (a number, see oodactl deadletters)", rest[0])}
+		}
+		return c.simple("redrive", map[string]any{"id": id, "by": who(getenv)}, func([]byte) error {
+			fmt.Fprintf(c.out, "dead letter %d sent back to its queue\n", id)
+			return nil
+		})
+	case "approvals":
+		sub := flag.NewFlagSet("approvals", flag.ContinueOnError)
+		sub.SetOutput(stderr)
+		limit := sub.Int("limit", 20, "how many")
+		if err := sub.Parse(rest); err != nil {
+			return err
+		}
+		return c.simple("approvals", map[string]int{"limit": *limit}, c.printApprovals)
+	case "approve", "reject":
+		sub := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		sub.SetOutput(stderr)
+		reason := sub.String("reason", "", "why (required; recorded with the decision)")
+		// The id may come before or after the flags.
+		var id string
+		if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+			id, rest = rest[0], rest[1:]
+		}
+		if err := sub.Parse(rest); err != nil {
+			return err
+		}
+		if id == "" && sub.NArg() == 1 {
+			id = sub.Arg(0)
+		}
+		if id == "" || strings.TrimSpace(*reason) == "" {
+			return exitError{2, fmt.Errorf("%s needs an approval id and a reason: oodactl %s ID --reason \"why\"", cmd, cmd)}
+		}
+		return c.simple(cmd, map[string]string{"id": id, "by": who(getenv), "reason": *reason}, func([]byte) error {
+			fmt.Fprintf(c.out, "approval %s %s\n", id, map[string]string{"approve": "approved: the action runs now", "reject": "rejected"}[cmd])
+			return nil
+		})
 	case "events":
 		sub := flag.NewFlagSet("events", flag.ContinueOnError)
 		sub.SetOutput(stderr)
@@ -423,4 +470,21 @@ func (c *client) printDeadLetters(b []byte) error {
 		rows = append(rows, []string{fmt.Sprint(d.ID), d.CreatedAt.Local().Format(time.DateTime), d.Queue, fmt.Sprint(d.Attempts), d.Reason})
 	}
 	return c.table("ID\tAT\tQUEUE\tATTEMPTS\tREASON", rows)
+}
+
+func (c *client) printApprovals(b []byte) error {
+	var as []struct {
+		ID, Action, Object, Status, Reason string
+		Tier                               int
+		DecidedBy                          string    `json:"decided_by"`
+		ExpiresAt                          time.Time `json:"expires_at"`
+	}
+	if err := json.Unmarshal(b, &as); err != nil {
+		return err
+	}
+	var rows [][]string
+	for _, a := range as {
+		rows = append(rows, []string{a.ID, a.Status, a.Action, a.Object, fmt.Sprint(a.Tier), a.ExpiresAt.Local().Format(time.DateTime), a.DecidedBy, a.Reason})
+	}
+	return c.table("ID\tSTATUS\tACTION\tOBJECT\tTIER\tEXPIRES\tDECIDED BY\tWHY", rows)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -280,7 +281,7 @@ var _ natsbus.Controller = (*controller)(nil)
 
 func (c *controller) Trigger(ctx context.Context, r natsbus.TriggerRequest) (natsbus.TriggerResponse, error) {
 	res, err := c.engine.Trigger(ctx, ooda.TriggerParams{Source: "operator", Reason: r.Reason, Key: r.Key})
-	if errors.Is(err, ooda.ErrInvalidTrigger) {
+	if errors.Is(err, ooda.ErrInvalidRequest) {
 		return natsbus.TriggerResponse{}, fmt.Errorf("%w: %v", natsbus.ErrBadRequest, err)
 	}
 	return natsbus.TriggerResponse{CycleID: res.CycleID, Started: res.Started}, err
@@ -348,4 +349,42 @@ func (c *controller) Resume(ctx context.Context, r natsbus.PauseRequest) error {
 
 func (c *controller) DeadLetters(ctx context.Context, limit int) (any, error) {
 	return c.store.DeadLetters(ctx, limit)
+}
+
+func (c *controller) Redrive(ctx context.Context, r natsbus.RedriveRequest) error {
+	err := c.engine.Redrive(ctx, r.ID, r.By)
+	if errors.Is(err, ooda.ErrCannotRedrive) {
+		if strings.Contains(err.Error(), "no dead letter") {
+			return fmt.Errorf("%w: %v", natsbus.ErrNotFound, err)
+		}
+		return fmt.Errorf("%w: %v", natsbus.ErrConflict, err)
+	}
+	return err
+}
+
+func (c *controller) Approvals(ctx context.Context, limit int) (any, error) {
+	return c.engine.Approvals(ctx, limit)
+}
+
+func (c *controller) Approve(ctx context.Context, r natsbus.ApprovalRequest) (any, error) {
+	return approvalAnswer(c.engine.Approve(ctx, r.ID, r.By, r.Reason))
+}
+
+func (c *controller) Reject(ctx context.Context, r natsbus.ApprovalRequest) (any, error) {
+	return approvalAnswer(c.engine.Reject(ctx, r.ID, r.By, r.Reason))
+}
+
+// approvalAnswer maps the engine's errors to the control service's codes.
+func approvalAnswer(a store.Approval, err error) (any, error) {
+	switch {
+	case errors.Is(err, ooda.ErrUnknownApproval):
+		return nil, fmt.Errorf("%w: %v", natsbus.ErrNotFound, err)
+	case errors.Is(err, ooda.ErrApprovalClosed), errors.Is(err, ooda.ErrPausedApproval):
+		return nil, fmt.Errorf("%w: %v", natsbus.ErrConflict, err)
+	case errors.Is(err, ooda.ErrInvalidRequest):
+		return nil, fmt.Errorf("%w: %v", natsbus.ErrBadRequest, err)
+	case err != nil:
+		return nil, err
+	}
+	return a, nil
 }

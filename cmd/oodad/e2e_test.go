@@ -215,6 +215,18 @@ func TestEndToEndCycle(t *testing.T) {
 	if err == nil || !strings.Contains(out, `no cycle "no-such-cycle"`) {
 		t.Fatalf("oodactl show of an unknown cycle: %v\n%s", err, out)
 	}
+	out, err = d.oodactl(t, "approve", "no-such-approval", "--reason", "test")
+	if err == nil || !strings.Contains(out, `no approval "no-such-approval"`) {
+		t.Fatalf("oodactl approve of an unknown id: %v\n%s", err, out)
+	}
+	out, err = d.oodactl(t, "approve", "some-id")
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(out, "needs an approval id and a reason") {
+		t.Fatalf("oodactl approve without a reason: %v\n%s", err, out)
+	}
+	out, err = d.oodactl(t, "redrive", "4242")
+	if err == nil || !strings.Contains(out, "no dead letter 4242") {
+		t.Fatalf("oodactl redrive of an unknown id: %v\n%s", err, out)
+	}
 	out, err = d.oodactl(t, "--json", "status")
 	if err != nil || !strings.Contains(out, `"outbox_depth":0`) {
 		t.Fatalf("oodactl status: %v\n%s", err, out)

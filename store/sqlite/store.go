@@ -105,7 +105,7 @@ func (s *Store) RecordAction(ctx context.Context, q broker.Querier, a store.Acti
 	}
 	if _, err := q.ExecContext(ctx, `INSERT INTO ooda_action (id, cycle_id, type, target, tier, status, detail, before, after, undo, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET status = excluded.status, detail = excluded.detail, after = excluded.after`,
+		ON CONFLICT (id) DO UPDATE SET status = excluded.status, detail = excluded.detail, before = excluded.before, after = excluded.after, undo = excluded.undo`,
 		a.ID, a.CycleID, a.Type, a.Target, a.Tier, a.Status, a.Detail, before, after, a.Undo, nanos(a.CreatedAt)); err != nil {
 		return fmt.Errorf("store: record action %s: %w", a.ID, err)
 	}
@@ -351,4 +351,78 @@ func (s *Store) LastStart(ctx context.Context, source string) (time.Time, bool, 
 		return time.Time{}, false, nil
 	}
 	return time.Unix(0, at.Int64).UTC(), true, nil
+}
+
+const approvalSelect = `SELECT id, cycle_id, action, object, tier, hypothesis, reason, status, requested_at, expires_at, decided_by, decided_at, decision_reason FROM ooda_approval`
+
+func scanApproval(row interface{ Scan(...any) error }, now time.Time) (store.Approval, error) {
+	var a store.Approval
+	var hyp string
+	var req, exp int64
+	var decided sql.NullInt64
+	if err := row.Scan(&a.ID, &a.CycleID, &a.Action, &a.Object, &a.Tier, &hyp, &a.Reason, &a.Status, &req, &exp, &a.DecidedBy, &decided, &a.DecisionReason); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return a, store.ErrNotFound
+		}
+		return a, err
+	}
+	a.Hypothesis, a.RequestedAt, a.ExpiresAt = json.RawMessage(hyp), time.Unix(0, req).UTC(), time.Unix(0, exp).UTC()
+	if decided.Valid {
+		t := time.Unix(0, decided.Int64).UTC()
+		a.DecidedAt = &t
+	}
+	if a.Status == store.ApprovalPending && !now.Before(a.ExpiresAt) {
+		a.Status = store.ApprovalExpired
+	}
+	return a, nil
+}
+
+// RequestApproval implements store.Writer.
+func (s *Store) RequestApproval(ctx context.Context, q broker.Querier, a store.Approval) error {
+	if _, err := q.ExecContext(ctx, `INSERT INTO ooda_approval (id, cycle_id, action, object, tier, hypothesis, reason, status, requested_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (id) DO NOTHING`,
+		a.ID, a.CycleID, a.Action, a.Object, a.Tier, string(a.Hypothesis), a.Reason, nanos(a.RequestedAt), nanos(a.ExpiresAt)); err != nil {
+		return fmt.Errorf("store: request approval %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+// DecideApproval implements store.Writer.
+func (s *Store) DecideApproval(ctx context.Context, q broker.Querier, id, status, by, reason string, now time.Time) (store.Approval, error) {
+	a, err := scanApproval(q.QueryRowContext(ctx, approvalSelect+` WHERE id = ?`, id), now)
+	if err != nil {
+		return a, fmt.Errorf("store: approval %q: %w", id, err)
+	}
+	switch a.Status {
+	case store.ApprovalPending:
+	case store.ApprovalExpired:
+		return a, fmt.Errorf("store: approval %q expired at %s: %w", id, a.ExpiresAt.Format(time.RFC3339), store.ErrApprovalClosed)
+	default:
+		return a, fmt.Errorf("store: approval %q was already %s by %s at %s: %w", id, a.Status, a.DecidedBy, a.DecidedAt.Format(time.RFC3339), store.ErrApprovalClosed)
+	}
+	if _, err := q.ExecContext(ctx, `UPDATE ooda_approval SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ? WHERE id = ?`,
+		status, by, nanos(now), reason, id); err != nil {
+		return a, fmt.Errorf("store: approval %q: %w", id, err)
+	}
+	t := now.UTC()
+	a.Status, a.DecidedBy, a.DecidedAt, a.DecisionReason = status, by, &t, reason
+	return a, nil
+}
+
+// Approvals implements store.Reader: pending first, then the newest.
+func (s *Store) Approvals(ctx context.Context, limit int, now time.Time) ([]store.Approval, error) {
+	rows, err := s.r.QueryContext(ctx, approvalSelect+` ORDER BY status = 'pending' DESC, requested_at DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: approvals: %w", err)
+	}
+	defer rows.Close()
+	out := []store.Approval{}
+	for rows.Next() {
+		a, err := scanApproval(rows, now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }
