@@ -44,7 +44,26 @@ type Config struct {
 	Published func()
 	// Heartbeat is called after every stage step (the systemd watchdog).
 	Heartbeat func()
+	// Metrics receives what the loop did. Default: nothing.
+	Metrics Metrics
 }
+
+// Metrics is what the engine reports; the daemon turns it into Prometheus
+// metrics.
+type Metrics interface {
+	// StageStep: one stage step ended (outcome ok, failed or dead_letter).
+	StageStep(stage, outcome string, d time.Duration)
+	// CycleFinished: a cycle completed or failed.
+	CycleFinished(status string)
+	// ActionDone: an action was executed, dry-run, skipped, failed, ...
+	ActionDone(actionType, status string)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) StageStep(string, string, time.Duration) {}
+func (noMetrics) CycleFinished(string)                    {}
+func (noMetrics) ActionDone(string, string)               {}
 
 func (c *Config) withDefaults() {
 	if c.Thresholds == (Thresholds{}) {
@@ -76,6 +95,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.Heartbeat == nil {
 		c.Heartbeat = func() {}
+	}
+	if c.Metrics == nil {
+		c.Metrics = noMetrics{}
 	}
 }
 
@@ -271,7 +293,15 @@ func (e *Engine) step(ctx context.Context, s *stage, started func()) error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	log.Info().Dur("duration", e.cfg.Now().Sub(start)).Msg("stage step done")
+	took := e.cfg.Now().Sub(start)
+	log.Info().Dur("duration", took).Msg("stage step done")
+	e.cfg.Metrics.StageStep(s.name, "ok", took)
+	for _, a := range res.actions {
+		e.cfg.Metrics.ActionDone(a.Type, a.Status)
+	}
+	if res.status != "" && res.status != store.StatusRunning && !res.approval {
+		e.cfg.Metrics.CycleFinished(res.status)
+	}
 	e.cfg.Published()
 	return nil
 }
@@ -292,6 +322,7 @@ func (e *Engine) failed(ctx context.Context, tx broker.Tx, s *stage, m broker.Me
 		return err
 	}
 	log.Warn().Err(cause).Int("attempt", n).Int("max_attempts", e.cfg.MaxAttempts).Msg("stage handler failed")
+	e.cfg.Metrics.StageStep(s.name, "failed", 0)
 	if n < e.cfg.MaxAttempts {
 		return tx.Commit()
 	}
@@ -342,6 +373,10 @@ func (e *Engine) deadLetter(ctx context.Context, tx broker.Tx, s *stage, m broke
 		return err
 	}
 	e.log.Error().Str("stage", s.name).Str("queue", s.queue).Str("cycle_id", cycleID).Int64("dead_letter", id).Str("reason", reason).Msg("message moved to the dead letters")
+	e.cfg.Metrics.StageStep(s.name, "dead_letter", 0)
+	if cycleID != "" {
+		e.cfg.Metrics.CycleFinished(store.StatusFailed)
+	}
 	e.cfg.Published()
 	return nil
 }

@@ -18,6 +18,9 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/hartonomous/ooda/broker"
@@ -108,7 +111,10 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 	}
 
 	var lastBeat atomic.Int64
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	engine, err := ooda.New(ooda.Config{Broker: b, Store: st, Reader: st, Target: target, Logger: log, DryRun: cfg.DryRun,
+		Metrics: newMetrics(reg, b, st, nc),
 		Published: func() {
 			if relay != nil {
 				relay.Kick()
@@ -145,7 +151,7 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 		relay.Kick() // events left from a previous run
 	}
 	if cfg.HTTPAddr != "" {
-		srv, err := serveHTTP(cfg.HTTPAddr, ctl, ready, log)
+		srv, err := serveHTTP(cfg.HTTPAddr, ctl, ready, reg, log)
 		if err != nil {
 			stopLoop()
 			wg.Wait()
@@ -236,8 +242,9 @@ func inTx(ctx context.Context, b broker.Broker, fn func(broker.Querier) error) e
 	return tx.Commit()
 }
 
-func serveHTTP(addr string, ctl *controller, ready <-chan struct{}, log zerolog.Logger) (*http.Server, error) {
+func serveHTTP(addr string, ctl *controller, ready <-chan struct{}, reg *prometheus.Registry, log zerolog.Logger) (*http.Server, error) {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		select {

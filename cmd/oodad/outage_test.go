@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -111,12 +112,23 @@ func TestNATSOutageLosesNoEvents(t *testing.T) {
 	if r := getReadyz(t, httpAddr); r.OutboxDepth == 0 || r.NATS == "CONNECTED" {
 		t.Fatalf("during the outage /readyz says %+v; want events waiting and NATS not connected", r)
 	}
+	if m := getMetrics(t, httpAddr); !strings.Contains(m, "ooda_nats_connected 0") || strings.Contains(m, "ooda_outbox_events 0\n") {
+		t.Fatalf("during the outage /metrics does not show it:\n%s", grepLines(m, "ooda_nats_connected", "ooda_outbox_events"))
+	}
 
 	natsServer(t, natsAddr, jsDir)
 	waitFor(t, "the outbox to drain after NATS came back", func() bool {
 		r := getReadyz(t, httpAddr)
 		return r.NATS == "CONNECTED" && r.OutboxDepth == 0
 	})
+	m := getMetrics(t, httpAddr)
+	for _, want := range []string{"ooda_nats_connected 1", "ooda_outbox_events 0", `ooda_cycles_total{result="completed"}`,
+		`ooda_stage_step_duration_seconds_count{outcome="ok",stage="act"}`, `ooda_queue_depth{queue="ooda.ObserveQueue"}`,
+		`ooda_actions_total{outcome="executed",type="optimize"} 1`, "process_resident_memory_bytes"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	d.stop(t)
 
 	cs, err := st.Cycles(context.Background(), 1000)
@@ -145,4 +157,30 @@ func TestNATSOutageLosesNoEvents(t *testing.T) {
 		t.Fatalf("checked %d cycles", checked)
 	}
 	t.Logf("%d cycles, every event delivered once across the outage", checked)
+}
+
+func getMetrics(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %d %v", resp.StatusCode, err)
+	}
+	return string(b)
+}
+
+func grepLines(text string, prefixes ...string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		for _, p := range prefixes {
+			if strings.HasPrefix(l, p) {
+				out = append(out, l)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }
