@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 )
 
@@ -37,7 +38,7 @@ Commands:
   approvals [--limit N]                     decisions waiting for an operator, pending first
   approve ID --reason R                     run a pending decision (recorded with who and why)
   reject ID --reason R                      close a pending decision without running it
-  events [--count N]                        print loop events as they happen
+  events [--last N] [--follow]              the last N events (from the JetStream stream); --follow keeps printing new ones
 
 Global flags:
   --nats URL     control service address (default $OODA_NATS_URL, else nats://127.0.0.1:4222)
@@ -196,11 +197,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "events":
 		sub := flag.NewFlagSet("events", flag.ContinueOnError)
 		sub.SetOutput(stderr)
-		count := sub.Int("count", 0, "stop after N events (0: until interrupted)")
+		last := sub.Int("last", 20, "how many past events to print first")
+		follow := sub.Bool("follow", false, "keep printing new events until interrupted")
+		count := sub.Int("count", 0, "with --follow: stop after N new events (0: until interrupted)")
 		if err := sub.Parse(rest); err != nil {
 			return err
 		}
-		return c.events(ctx, *count)
+		return c.events(ctx, *last, *follow, *count)
 	}
 	return nil
 }
@@ -344,24 +347,69 @@ func summarize(kind string, data []byte) string {
 	return ""
 }
 
-func (c *client) events(ctx context.Context, count int) error {
-	ch := make(chan *nats.Msg, 256)
-	sub, err := c.nc.ChanSubscribe("hartonomous.ooda.evt.>", ch)
-	if err != nil {
-		return err
+func (c *client) printEvent(m *nats.Msg) {
+	kind := strings.TrimPrefix(m.Subject, "hartonomous.ooda.evt.")
+	if c.json {
+		fmt.Fprintf(c.out, "{\"kind\":%q,\"id\":%q,\"cycle_id\":%q,\"data\":%s}\n", kind, m.Header.Get("ce-id"), m.Header.Get("ce-subject"), m.Data)
+		return
 	}
-	defer sub.Unsubscribe()
-	for n := 0; count == 0 || n < count; n++ {
+	fmt.Fprintf(c.out, "%s  %-18s %-36s %s\n", m.Header.Get("ce-time"), kind, m.Header.Get("ce-subject"), summarize(kind, m.Data))
+}
+
+// events prints the last events kept in the JetStream stream, then, with
+// follow, new ones as they come (subscribed first, so none falls between).
+func (c *client) events(ctx context.Context, last int, follow bool, count int) error {
+	var live chan *nats.Msg
+	if follow {
+		live = make(chan *nats.Msg, 256)
+		sub, err := c.nc.ChanSubscribe("hartonomous.ooda.evt.>", live)
+		if err != nil {
+			return err
+		}
+		defer sub.Unsubscribe()
+	}
+	printed := map[string]bool{}
+	if last > 0 {
+		js, err := jetstream.New(c.nc)
+		if err != nil {
+			return err
+		}
+		jctx, cancel := context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+		stream, err := js.Stream(jctx, "HARTONOMOUS_OODA")
+		if err != nil && !follow {
+			return fmt.Errorf("no event stream HARTONOMOUS_OODA on this NATS server (%v); use --follow to watch live events", err)
+		}
+		if err == nil {
+			info, err := stream.Info(jctx)
+			if err != nil {
+				return err
+			}
+			first := info.State.FirstSeq
+			if info.State.LastSeq >= uint64(last) && info.State.LastSeq-uint64(last)+1 > first {
+				first = info.State.LastSeq - uint64(last) + 1
+			}
+			for seq := first; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+				m, err := stream.GetMsg(jctx, seq)
+				if err != nil {
+					continue // deleted by the stream's limits
+				}
+				msg := &nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data}
+				printed[msg.Header.Get("ce-id")] = true
+				c.printEvent(msg)
+			}
+		}
+	}
+	for n := 0; follow && (count == 0 || n < count); {
 		select {
 		case <-ctx.Done():
 			return nil
-		case m := <-ch:
-			kind := strings.TrimPrefix(m.Subject, "hartonomous.ooda.evt.")
-			if c.json {
-				fmt.Fprintf(c.out, "{\"kind\":%q,\"id\":%q,\"cycle_id\":%q,\"data\":%s}\n", kind, m.Header.Get("ce-id"), m.Header.Get("ce-subject"), m.Data)
-			} else {
-				fmt.Fprintf(c.out, "%s  %-18s %-36s %s\n", m.Header.Get("ce-time"), kind, m.Header.Get("ce-subject"), summarize(kind, m.Data))
+		case m := <-live:
+			if printed[m.Header.Get("ce-id")] {
+				continue
 			}
+			c.printEvent(m)
+			n++
 		}
 	}
 	return nil

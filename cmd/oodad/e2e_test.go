@@ -215,6 +215,10 @@ func TestEndToEndCycle(t *testing.T) {
 	if err == nil || !strings.Contains(out, `no cycle "no-such-cycle"`) {
 		t.Fatalf("oodactl show of an unknown cycle: %v\n%s", err, out)
 	}
+	out, err = d.oodactl(t, "events", "--last", "100")
+	if err != nil || strings.Count(out, cycleID) != 6 || !strings.Contains(out, "cycle.completed") {
+		t.Fatalf("oodactl events: %v\n%s", err, out)
+	}
 	out, err = d.oodactl(t, "approve", "no-such-approval", "--reason", "test")
 	if err == nil || !strings.Contains(out, `no approval "no-such-approval"`) {
 		t.Fatalf("oodactl approve of an unknown id: %v\n%s", err, out)
