@@ -521,3 +521,24 @@ func TestRedriveBringsADeadLetterBack(t *testing.T) {
 		t.Fatalf("redriving an unknown id: %v", err)
 	}
 }
+
+// TestIdleLoopRunsNoSQL: with nothing to do, the four stage loops wait on
+// in-memory signals; no statement reaches the database however long they idle.
+func TestIdleLoopRunsNoSQL(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, func(c *ooda.Config) { c.ReceiveWait = 20 * time.Millisecond })
+	bd.start()
+	res, _ := bd.engine.Trigger(context.Background(), ooda.TriggerParams{Reason: "warm up"})
+	waitCycle(t, bd, res.CycleID)
+	// Let the EndDialog messages of the cycle be received and the queues settle.
+	var before int64
+	eventually(t, "the loop to settle", func() bool {
+		before = bd.broker.Stats().Statements
+		<-time.After(100 * time.Millisecond)
+		return bd.broker.Stats().Statements == before
+	})
+	<-time.After(500 * time.Millisecond) // 25 receive waits per stage
+	if after := bd.broker.Stats().Statements; after != before {
+		t.Fatalf("an idle loop ran %d SQL statements in 500 ms", after-before)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -119,6 +120,7 @@ type Broker struct {
 	// receiveStmt is prepared once: parsing the receive query on every call
 	// costs more than running it.
 	receiveStmt *sql.Stmt
+	reads       atomic.Int64 // SQL statements run on the read pool
 
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -388,6 +390,7 @@ func (b *Broker) QueueStatus(ctx context.Context, queue string) (broker.QueueSta
 	}
 	st := broker.QueueStatus{Name: queue}
 	var oldest sql.NullInt64
+	b.reads.Add(1)
 	if err := b.rdb.QueryRowContext(ctx, "SELECT COUNT(*), MIN(enqueued_at) FROM broker_message WHERE queue = ?", queue).Scan(&st.Depth, &oldest); err != nil {
 		return broker.QueueStatus{}, fmt.Errorf("embedded: queue status %q: %w", queue, translate(err))
 	}
@@ -424,11 +427,12 @@ func (b *Broker) EnableQueue(ctx context.Context, queue string) error {
 type Stats struct {
 	LogicalCommits  int64 // transactions committed
 	PhysicalCommits int64 // SQLite commits, each one WAL fsync under FULL
+	Statements      int64 // SQL statements the engine ran (writer and read pool), the callers' included
 }
 
 // Stats returns the engine's counters.
 func (b *Broker) Stats() Stats {
-	return Stats{LogicalCommits: b.w.logical.Load(), PhysicalCommits: b.w.physical.Load()}
+	return Stats{LogicalCommits: b.w.logical.Load(), PhysicalCommits: b.w.physical.Load(), Statements: b.w.statements.Load() + b.reads.Load()}
 }
 
 func (b *Broker) isClosed() bool {

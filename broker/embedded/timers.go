@@ -62,6 +62,7 @@ func (l *timerLoop) fire() (time.Time, error) {
 	ctx := context.Background()
 	now := time.Now().UnixNano()
 	var next sql.NullInt64
+	l.b.reads.Add(1)
 	if err := l.b.rdb.QueryRowContext(ctx, "SELECT MIN(due_at) FROM broker_timer").Scan(&next); err != nil {
 		return time.Time{}, translate(err)
 	}

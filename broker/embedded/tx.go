@@ -478,6 +478,7 @@ func (t *tx) tryReceive(ctx context.Context, q *queueState, max int, wait bool) 
 		}
 		locked = "[" + strings.Join(hexes, ",") + "]"
 	}
+	t.b.reads.Add(1)
 	rows, err := t.b.receiveStmt.QueryContext(ctx, q.name, locked, max)
 	if err != nil {
 		return nil, nil, fmt.Errorf("embedded: receive from %s: %w", q.name, translate(err))
@@ -629,6 +630,7 @@ func (t *tx) sqlConn(ctx context.Context) (broker.Querier, error) {
 type txConn struct{ t *tx }
 
 func (c txConn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	c.t.b.w.statements.Add(1)
 	if err := c.t.check(); err != nil {
 		return nil, err
 	}
@@ -641,6 +643,7 @@ func (c txConn) ExecContext(ctx context.Context, q string, args ...any) (sql.Res
 }
 
 func (c txConn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	c.t.b.w.statements.Add(1)
 	if err := c.t.check(); err != nil {
 		return nil, err
 	}
@@ -656,6 +659,7 @@ func (c txConn) QueryContext(ctx context.Context, q string, args ...any) (*sql.R
 // failing single-row read does not doom the transaction; its error still
 // reaches the caller.
 func (c txConn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	c.t.b.w.statements.Add(1)
 	return c.t.b.w.conn.QueryRowContext(bg(ctx), q, args...)
 }
 

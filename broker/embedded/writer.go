@@ -30,9 +30,10 @@ type writer struct {
 	pending []*member
 	stmts   map[string]*sql.Stmt
 
-	logical  atomic.Int64
-	physical atomic.Int64
-	stopOnce sync.Once
+	logical    atomic.Int64
+	physical   atomic.Int64
+	statements atomic.Int64 // SQL statements run on the writer connection
+	stopOnce   sync.Once
 }
 
 // member is one logical transaction waiting for its physical commit.
@@ -100,6 +101,7 @@ func (w *writer) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 }
 
 func (w *writer) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	w.statements.Add(1)
 	s, err := w.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -114,6 +116,7 @@ func (w *writer) ctl(ctx context.Context, stmt string) error {
 }
 
 func (w *writer) queryRow(ctx context.Context, query string, args ...any) (*sql.Row, error) {
+	w.statements.Add(1)
 	s, err := w.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -253,6 +256,7 @@ func (b *Broker) writeOp(ctx context.Context, fn func(context.Context, *sql.Conn
 		w.release()
 		return err
 	}
+	w.statements.Add(1) // at least one; writeOps are the rare paths (timers, poison counts)
 	if err := fn(bg(ctx), w.conn); err != nil {
 		w.rollbackLogical(ctx, sp, err)
 		w.release()
