@@ -87,7 +87,9 @@ func cycleLifecycle(t *testing.T, b broker.Broker, s Store) {
 	if err != nil || c.Status != store.StatusRunning || c.Stage != "trigger" || !c.StartedAt.Equal(t0) || c.FinishedAt != nil {
 		t.Fatalf("new cycle: %+v %v", c.Cycle, err)
 	}
-	write(t, b, func(q broker.Querier) error { return s.AdvanceCycle(ctx, q, "c1", "observe", store.StatusRunning, "", t0.Add(time.Second)) })
+	write(t, b, func(q broker.Querier) error {
+		return s.AdvanceCycle(ctx, q, "c1", "observe", store.StatusRunning, "", t0.Add(time.Second))
+	})
 	write(t, b, func(q broker.Querier) error {
 		return s.AdvanceCycle(ctx, q, "c1", "act", store.StatusFailed, "boom", t0.Add(2*time.Second))
 	})
