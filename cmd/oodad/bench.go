@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,14 +21,16 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 	var (
 		dir         = fs.String("dir", "", "directory for the benchmark databases (default: a temporary directory under the current one, removed afterwards; the fdatasync reference is measured there too)")
 		asJSON      = fs.Bool("json", false, "print the environment and one JSON object per arm (id, arm, value, unit, reference, ratio, ...) instead of a table")
-		only        = fs.String("only", "", "comma-separated benchmark ids to run (B1,B2,B3); default all")
+		only        = fs.String("only", "", "comma-separated benchmark ids to run (B1,B2,B3,B5,B7); default all")
+		idle        = fs.Duration("idle", 10*time.Minute, "B5: how long the daemon idles while measured")
+		backlog     = fs.Int("backlog", 100_000, "B7: triggers queued before the backlog start")
 		duration    = fs.Duration("duration", 2*time.Second, "length of each time-bound arm (fdatasync, raw commits, goqite, B1)")
 		messages    = fs.Int("messages", 100_000, "messages through the 4-stage pipeline at batch 10 and 100")
 		batch1      = fs.Int("batch1-messages", 3000, "messages through the pipeline at batch 1 (B2 batch-1 arm, B3)")
 		synchronous = fs.String("synchronous", "FULL", "SQLite synchronous setting for the engine and the references: FULL, EXTRA or NORMAL")
 	)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: oodad bench [flags]\n\nRuns benchmarks B1–B3 of BENCHMARKS.md in one process; every figure is a ratio\nagainst a reference measured in the same run.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: oodad bench [flags]\n\nRuns benchmarks B1–B3, B5 and B7 of BENCHMARKS.md in one run; every figure is a\nratio against a reference measured in the same run (B5 and B7 start this binary as the daemon).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -40,13 +43,13 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 	if *only != "" {
 		for _, id := range strings.Split(*only, ",") {
 			id = strings.ToUpper(strings.TrimSpace(id))
-			if id != "B1" && id != "B2" && id != "B3" {
-				return usageError{fmt.Errorf("bench: --only: %q is not one of B1, B2, B3", id)}
+			if id != "B1" && id != "B2" && id != "B3" && id != "B5" && id != "B7" {
+				return usageError{fmt.Errorf("bench: --only: %q is not one of B1, B2, B3, B5, B7", id)}
 			}
 			ids = append(ids, id)
 		}
 	}
-	for name, v := range map[string]int{"--messages": *messages, "--batch1-messages": *batch1} {
+	for name, v := range map[string]int{"--messages": *messages, "--batch1-messages": *batch1, "--backlog": *backlog} {
 		if v < 1 {
 			return usageError{fmt.Errorf("bench: %s: %d must be at least 1", name, v)}
 		}
@@ -82,7 +85,38 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 			}, b.Close, nil
 		},
 	}
-	env, results, err := brokerbench.Run(ctx, cfg)
+	want := func(id string) bool { return len(ids) == 0 || slices.Contains(ids, id) }
+	var (
+		env     brokerbench.Env
+		results []brokerbench.Result
+		err     error
+	)
+	if len(ids) == 0 || want("B1") || want("B2") || want("B3") {
+		cfg.Only = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == "B5" || id == "B7" })
+		if len(ids) > 0 && len(cfg.Only) == 0 {
+			cfg.Only = []string{"none"}
+		}
+		env, results, err = brokerbench.Run(ctx, cfg)
+	} else {
+		cfg.Only = []string{"none"}
+		env, results, err = brokerbench.Run(ctx, cfg) // the environment line only
+	}
+	for _, arm := range []struct {
+		id string
+		fn func() ([]brokerbench.Result, error)
+	}{
+		{"B5", func() ([]brokerbench.Result, error) { return benchIdle(ctx, root, *idle) }},
+		{"B7", func() ([]brokerbench.Result, error) { return benchStart(ctx, root, *backlog, 5*time.Second) }},
+	} {
+		if err != nil || !want(arm.id) {
+			continue
+		}
+		fmt.Fprintf(stderr, "running %s\n", arm.id)
+		var rs []brokerbench.Result
+		if rs, err = arm.fn(); err == nil {
+			results = append(results, rs...)
+		}
+	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return errors.New("bench: interrupted")

@@ -31,8 +31,10 @@ import (
 	"github.com/hartonomous/ooda/store/sqlite"
 )
 
+// newLogger writes JSON lines to w. The stage loops, the relay and NATS
+// callbacks log concurrently: SyncWriter serialises the writes for any w.
 func newLogger(w io.Writer, level zerolog.Level) zerolog.Logger {
-	return zerolog.New(w).Level(level).With().Timestamp().Str("service", "oodad").Logger()
+	return zerolog.New(zerolog.SyncWriter(w)).Level(level).With().Timestamp().Str("service", "oodad").Logger()
 }
 
 // runDaemon runs the loop until ctx is cancelled.

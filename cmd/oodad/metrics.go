@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hartonomous/ooda/broker"
+	"github.com/hartonomous/ooda/broker/embedded"
 	"github.com/hartonomous/ooda/ooda"
 	"github.com/hartonomous/ooda/store"
 )
@@ -51,6 +53,7 @@ var (
 	descDead     = prometheus.NewDesc("ooda_dead_letters", "Dead letters recorded (the latest 1000 at most).", nil, nil)
 	descNATS     = prometheus.NewDesc("ooda_nats_connected", "1 while the NATS connection is up.", nil, nil)
 	descScrapeOK = prometheus.NewDesc("ooda_scrape_ok", "1 if reading the state for this scrape worked.", nil, nil)
+	descSQL      = prometheus.NewDesc("ooda_sql_statements_total", "SQL statements the embedded engine ran (zero growth while idle: it waits on signals, not polls).", nil, nil)
 )
 
 // scrapeCollector reads the state at scrape time.
@@ -58,15 +61,25 @@ type scrapeCollector struct {
 	b  broker.Broker
 	r  store.Reader
 	nc *nats.Conn
+
+	mu  sync.Mutex
+	own float64 // statements run by scrapes: not the loop's, so not counted
 }
 
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descDepth, descOldest, descEnabled, descOutbox, descDead, descNATS, descScrapeOK} {
+	for _, d := range []*prometheus.Desc{descDepth, descOldest, descEnabled, descOutbox, descDead, descNATS, descScrapeOK, descSQL} {
 		ch <- d
 	}
 }
 
 func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.b.(interface{ Stats() embedded.Stats }); ok {
+		before := float64(s.Stats().Statements)
+		ch <- prometheus.MustNewConstMetric(descSQL, prometheus.CounterValue, before-c.own)
+		defer func() { c.own += float64(s.Stats().Statements) - before }()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	ok := 1.0
