@@ -241,3 +241,24 @@ type Tx interface {
 	Commit() error
 	Rollback() error
 }
+
+// InTx runs fn in a transaction of its own and commits it; an error from fn
+// (or from the commit) rolls it back and is returned. fn gets the
+// transaction's SQL connection for the caller's state writes. The
+// transaction runs to its end even if ctx is cancelled midway.
+func InTx(ctx context.Context, b Broker, fn func(tx Tx, q Querier) error) error {
+	ctx = context.WithoutCancel(ctx)
+	tx, err := b.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	q, err := tx.SQL(ctx)
+	if err == nil {
+		err = fn(tx, q)
+	}
+	if err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}

@@ -507,62 +507,41 @@ func (e *Engine) Trigger(ctx context.Context, p TriggerParams) (TriggerResult, e
 	if len(p.Key) > 200 || strings.ContainsAny(p.Key, "\x00\n") {
 		return TriggerResult{}, fmt.Errorf("%w: key must be at most 200 bytes on one line", ErrInvalidRequest)
 	}
-	ctx = context.WithoutCancel(ctx)
-	tx, err := e.cfg.Broker.Begin(ctx)
-	if err != nil {
-		return TriggerResult{}, err
+	var res TriggerResult
+	err := broker.InTx(ctx, e.cfg.Broker, func(tx broker.Tx, q broker.Querier) error {
+		c, started, err := e.cfg.Store.StartCycle(ctx, q, store.Cycle{ID: broker.NewID().String(), Key: p.Key, Source: p.Source, Reason: p.Reason, StartedAt: e.cfg.Now()})
+		if err != nil || !started {
+			res.CycleID = c.ID
+			return err
+		}
+		res = TriggerResult{CycleID: c.ID, Started: true}
+		if err := e.addEvent(ctx, q, "cycle.started", c.ID, map[string]any{"cycle_id": c.ID, "source": p.Source, "reason": p.Reason, "key": p.Key}); err != nil {
+			return err
+		}
+		return e.send(ctx, tx, TriggerService, ObserveService, KindTrigger, c.ID, "", Trigger{Source: p.Source, Reason: p.Reason, Key: p.Key})
+	})
+	if err != nil || !res.Started {
+		return res, err
 	}
-	defer tx.Rollback()
-	q, err := tx.SQL(ctx)
-	if err != nil {
-		return TriggerResult{}, err
-	}
-	now := e.cfg.Now()
-	c, started, err := e.cfg.Store.StartCycle(ctx, q, store.Cycle{ID: broker.NewID().String(), Key: p.Key, Source: p.Source, Reason: p.Reason, StartedAt: now})
-	if err != nil {
-		return TriggerResult{}, err
-	}
-	if !started {
-		return TriggerResult{CycleID: c.ID}, tx.Commit()
-	}
-	if err := e.addEvent(ctx, q, "cycle.started", c.ID, map[string]any{"cycle_id": c.ID, "source": p.Source, "reason": p.Reason, "key": p.Key}); err != nil {
-		return TriggerResult{}, err
-	}
-	if err := e.send(ctx, tx, TriggerService, ObserveService, KindTrigger, c.ID, "", Trigger{Source: p.Source, Reason: p.Reason, Key: p.Key}); err != nil {
-		return TriggerResult{}, err
-	}
-	if err := tx.Commit(); err != nil {
-		return TriggerResult{}, err
-	}
-	e.log.Info().Str("cycle_id", c.ID).Str("source", p.Source).Str("reason", p.Reason).Msg("cycle triggered")
+	e.log.Info().Str("cycle_id", res.CycleID).Str("source", p.Source).Str("reason", p.Reason).Msg("cycle triggered")
 	e.cfg.Published()
-	return TriggerResult{CycleID: c.ID, Started: true}, nil
+	return res, nil
 }
 
 // SetPaused turns the kill switch on or off: while paused, Decide lets no
 // action of tier 1 or above through.
 func (e *Engine) SetPaused(ctx context.Context, paused bool, who, reason string) error {
-	ctx = context.WithoutCancel(ctx)
-	tx, err := e.cfg.Broker.Begin(ctx)
+	err := broker.InTx(ctx, e.cfg.Broker, func(_ broker.Tx, q broker.Querier) error {
+		if err := e.cfg.Store.SetSetting(ctx, q, "paused", fmt.Sprint(paused)); err != nil {
+			return err
+		}
+		kind := "loop.resumed"
+		if paused {
+			kind = "loop.paused"
+		}
+		return e.addEvent(ctx, q, kind, "", map[string]any{"by": who, "reason": reason})
+	})
 	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	q, err := tx.SQL(ctx)
-	if err != nil {
-		return err
-	}
-	if err := e.cfg.Store.SetSetting(ctx, q, "paused", fmt.Sprint(paused)); err != nil {
-		return err
-	}
-	kind := "loop.resumed"
-	if paused {
-		kind = "loop.paused"
-	}
-	if err := e.addEvent(ctx, q, kind, "", map[string]any{"by": who, "reason": reason}); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
 		return err
 	}
 	e.log.Warn().Bool("paused", paused).Str("by", who).Str("reason", reason).Msg("kill switch changed")
@@ -603,46 +582,33 @@ func (e *Engine) decideApproval(ctx context.Context, id, status, by, reason stri
 	if by == "" || strings.TrimSpace(reason) == "" {
 		return store.Approval{}, fmt.Errorf("%w: an approval or rejection needs who (by) and why (reason)", ErrInvalidRequest)
 	}
-	ctx = context.WithoutCancel(ctx)
-	tx, err := e.cfg.Broker.Begin(ctx)
-	if err != nil {
-		return store.Approval{}, err
-	}
-	defer tx.Rollback()
-	q, err := tx.SQL(ctx)
-	if err != nil {
-		return store.Approval{}, err
-	}
-	now := e.cfg.Now()
-	a, err := e.cfg.Store.DecideApproval(ctx, q, id, status, by, reason, now)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return a, fmt.Errorf("%w: no approval %q", ErrUnknownApproval, id)
-	case errors.Is(err, store.ErrApprovalClosed):
-		return a, fmt.Errorf("%w: %v", ErrApprovalClosed, err)
-	case err != nil:
-		return a, err
-	}
-	if err := e.addEvent(ctx, q, "approval.decided", a.CycleID, a); err != nil {
-		return a, err
-	}
-	if status == store.ApprovalApproved {
+	var a store.Approval
+	err := broker.InTx(ctx, e.cfg.Broker, func(tx broker.Tx, q broker.Querier) error {
+		var err error
+		a, err = e.cfg.Store.DecideApproval(ctx, q, id, status, by, reason, e.cfg.Now())
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("%w: no approval %q", ErrUnknownApproval, id)
+		case errors.Is(err, store.ErrApprovalClosed):
+			return fmt.Errorf("%w: %v", ErrApprovalClosed, err)
+		case err != nil:
+			return err
+		}
+		if err := e.addEvent(ctx, q, "approval.decided", a.CycleID, a); err != nil {
+			return err
+		}
+		if status == store.ApprovalRejected {
+			return e.cfg.Store.RecordAction(ctx, q, store.Action{ID: id, CycleID: a.CycleID, Type: a.Action, Target: a.Object, Tier: a.Tier, Status: "rejected",
+				Detail: fmt.Sprintf("rejected by %s: %s", by, reason), CreatedAt: a.RequestedAt})
+		}
 		var h Hypothesis
 		if err := json.Unmarshal(a.Hypothesis, &h); err != nil {
-			return a, fmt.Errorf("ooda: approval %q: stored hypothesis: %w", id, err)
+			return fmt.Errorf("ooda: approval %q: stored hypothesis: %w", id, err)
 		}
 		d := Decisions{Approval: id, Decisions: []Decision{{Hypothesis: h, Verdict: VerdictApproved, Reason: fmt.Sprintf("approved by %s: %s", by, reason)}}}
-		if err := e.send(ctx, tx, DecideService, ActService, KindDecision, a.CycleID, "", d); err != nil {
-			return a, err
-		}
-	} else {
-		act := store.Action{ID: id, CycleID: a.CycleID, Type: a.Action, Target: a.Object, Tier: a.Tier, Status: "rejected",
-			Detail: fmt.Sprintf("rejected by %s: %s", by, reason), CreatedAt: a.RequestedAt}
-		if err := e.cfg.Store.RecordAction(ctx, q, act); err != nil {
-			return a, err
-		}
-	}
-	if err := tx.Commit(); err != nil {
+		return e.send(ctx, tx, DecideService, ActService, KindDecision, a.CycleID, "", d)
+	})
+	if err != nil {
 		return a, err
 	}
 	e.log.Warn().Str("approval", id).Str("status", status).Str("by", by).Str("reason", reason).Msg("approval decided")
@@ -661,49 +627,41 @@ var ErrCannotRedrive = errors.New("cannot redrive")
 // Redrive sends a dead letter back to its queue, as the message it was; its
 // cycle resumes from that stage. A dead letter is redriven once.
 func (e *Engine) Redrive(ctx context.Context, id int64, by string) error {
-	ctx = context.WithoutCancel(ctx)
-	tx, err := e.cfg.Broker.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	q, err := tx.SQL(ctx)
-	if err != nil {
-		return err
-	}
-	d, err := e.cfg.Store.MarkRedriven(ctx, q, id, e.cfg.Now())
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("%w: no dead letter %d", ErrCannotRedrive, id)
-	case err != nil:
-		return fmt.Errorf("%w: %v", ErrCannotRedrive, err)
-	}
-	from := map[Kind]string{KindTrigger: TriggerService, KindObservation: ObserveService, KindOrientation: OrientService, KindDecision: DecideService}
-	to := map[Kind]string{KindTrigger: ObserveService, KindObservation: OrientService, KindOrientation: DecideService, KindDecision: ActService}
-	var kind Kind
-	for k := range from {
-		if k.MessageType() == d.MessageType {
-			kind = k
+	var queue string
+	err := broker.InTx(ctx, e.cfg.Broker, func(tx broker.Tx, q broker.Querier) error {
+		d, err := e.cfg.Store.MarkRedriven(ctx, q, id, e.cfg.Now())
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("%w: no dead letter %d", ErrCannotRedrive, id)
+		case err != nil:
+			return fmt.Errorf("%w: %v", ErrCannotRedrive, err)
 		}
-	}
-	if kind == "" {
-		return fmt.Errorf("%w: dead letter %d is a %q message, not one the loop sends", ErrCannotRedrive, id, d.MessageType)
-	}
-	h, err := tx.BeginDialog(ctx, &broker.BeginDialogParams{From: from[kind], To: to[kind], Contract: ContractFor(kind)})
+		queue = d.Queue
+		from := map[Kind]string{KindTrigger: TriggerService, KindObservation: ObserveService, KindOrientation: OrientService, KindDecision: DecideService}
+		to := map[Kind]string{KindTrigger: ObserveService, KindObservation: OrientService, KindOrientation: DecideService, KindDecision: ActService}
+		var kind Kind
+		for k := range from {
+			if k.MessageType() == d.MessageType {
+				kind = k
+			}
+		}
+		if kind == "" {
+			return fmt.Errorf("%w: dead letter %d is a %q message, not one the loop sends", ErrCannotRedrive, id, d.MessageType)
+		}
+		h, err := tx.BeginDialog(ctx, &broker.BeginDialogParams{From: from[kind], To: to[kind], Contract: ContractFor(kind)})
+		if err != nil {
+			return err
+		}
+		if err := tx.Send(ctx, &broker.SendParams{Conversation: h, MessageType: d.MessageType, Body: d.Body}); err != nil {
+			return err
+		}
+		env, _ := Decode(d.Body, e.cfg.MaxBodyBytes) // best effort: name the cycle
+		return e.addEvent(ctx, q, "deadletter.redriven", env.CycleID, map[string]any{"id": id, "queue": d.Queue, "by": by})
+	})
 	if err != nil {
 		return err
 	}
-	if err := tx.Send(ctx, &broker.SendParams{Conversation: h, MessageType: d.MessageType, Body: d.Body}); err != nil {
-		return err
-	}
-	env, _ := Decode(d.Body, e.cfg.MaxBodyBytes) // best effort: name the cycle
-	if err := e.addEvent(ctx, q, "deadletter.redriven", env.CycleID, map[string]any{"id": id, "queue": d.Queue, "by": by}); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	e.log.Warn().Int64("dead_letter", id).Str("queue", d.Queue).Str("by", by).Msg("dead letter redriven")
+	e.log.Warn().Int64("dead_letter", id).Str("queue", queue).Str("by", by).Msg("dead letter redriven")
 	e.cfg.Published()
 	return nil
 }

@@ -54,19 +54,14 @@ type Target struct {
 }
 
 func (tg Target) setup(ctx context.Context) error {
-	tx, err := tg.Broker.Begin(ctx)
-	if err != nil {
+	err := broker.InTx(ctx, tg.Broker, func(_ broker.Tx, q broker.Querier) error {
+		_, err := q.ExecContext(ctx, tg.StateDDL)
 		return err
-	}
-	q, err := tx.SQL(ctx)
-	if err == nil {
-		_, err = q.ExecContext(ctx, tg.StateDDL)
-	}
+	})
 	if err != nil {
-		_ = tx.Rollback()
 		return fmt.Errorf("create bench_state: %w", err)
 	}
-	return tx.Commit()
+	return nil
 }
 
 // dialogs opens n dialogs from service i to service i+1.

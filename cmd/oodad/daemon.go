@@ -108,7 +108,7 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		relay = natsbus.NewRelay(natsbus.Relay{NC: nc, JetStream: js, Reader: st, Logger: log, Source: "oodad/" + hostname(),
 			Trim: func(ctx context.Context, upTo int64) error {
-				return inTx(ctx, b, func(q broker.Querier) error { return st.DeleteEvents(ctx, q, upTo) })
+				return broker.InTx(ctx, b, func(_ broker.Tx, q broker.Querier) error { return st.DeleteEvents(ctx, q, upTo) })
 			}})
 	}
 
@@ -225,23 +225,6 @@ func hostname() string {
 		return "unknown"
 	}
 	return h
-}
-
-// inTx runs fn on a transaction of its own and commits.
-func inTx(ctx context.Context, b broker.Broker, fn func(broker.Querier) error) error {
-	tx, err := b.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	q, err := tx.SQL(ctx)
-	if err != nil {
-		return err
-	}
-	if err := fn(q); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 func serveHTTP(addr string, ctl *controller, ready <-chan struct{}, reg *prometheus.Registry, log zerolog.Logger) (*http.Server, error) {

@@ -56,20 +56,7 @@ var t0 = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 // write runs fn in a committed transaction.
 func write(t *testing.T, b broker.Broker, fn func(q broker.Querier) error) {
 	t.Helper()
-	ctx := context.Background()
-	tx, err := b.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := tx.SQL(ctx)
-	if err == nil {
-		err = fn(q)
-	}
-	if err != nil {
-		_ = tx.Rollback()
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
+	if err := broker.InTx(context.Background(), b, func(_ broker.Tx, q broker.Querier) error { return fn(q) }); err != nil {
 		t.Fatal(err)
 	}
 }
