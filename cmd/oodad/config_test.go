@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -242,4 +243,29 @@ func TestEnvironmentFileDocumentsEverySetting(t *testing.T) {
 			t.Errorf("systemd/oodad.env.example does not document %s", s.env)
 		}
 	}
+}
+
+func TestSchedulerFiresOnlyWhenLeading(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sched, _ := cron.ParseStandard("@every 1m")
+		f := &fakeTriggers{}
+		var leading atomic.Bool
+		s := &scheduler{schedule: sched, spec: "@every 1m", trigger: f.trigger, now: time.Now, log: zerolog.Nop(), leading: leading.Load,
+			lastRun: func(context.Context) (time.Time, bool, error) { return time.Time{}, false, nil }}
+		ctx, cancel := context.WithCancel(context.Background())
+		go s.Run(ctx)
+		time.Sleep(3*time.Minute + time.Second)
+		synctest.Wait()
+		if f.count() != 0 {
+			t.Fatalf("a follower fired %d cycles", f.count())
+		}
+		leading.Store(true)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if f.count() != 1 {
+			t.Fatalf("the leader fired %d cycles in a minute, want 1", f.count())
+		}
+		cancel()
+		synctest.Wait()
+	})
 }

@@ -21,6 +21,10 @@ type scheduler struct {
 	trigger  func(context.Context, ooda.TriggerParams) (ooda.TriggerResult, error)
 	// lastRun says when the last scheduled cycle started (ok=false: never).
 	lastRun func(context.Context) (time.Time, bool, error)
+	// leading says whether this daemon fires the schedules. With the
+	// embedded state there is one daemon per data directory, so it always
+	// leads; on SQL Server this becomes the sp_getapplock session.
+	leading func() bool
 	log     zerolog.Logger
 	now     func() time.Time
 }
@@ -51,6 +55,10 @@ func (s *scheduler) Run(ctx context.Context) {
 }
 
 func (s *scheduler) fire(ctx context.Context, why string) {
+	if s.leading != nil && !s.leading() {
+		s.log.Debug().Msg("scheduled tick left to the leader")
+		return
+	}
 	res, err := s.trigger(ctx, ooda.TriggerParams{Source: "schedule", Reason: why + " (" + s.spec + ")", Key: scheduleKey})
 	switch {
 	case err != nil:
