@@ -145,3 +145,37 @@ func Decide(hs []Hypothesis, p Policy) []Decision {
 	}
 	return out
 }
+
+// ValidationItem is one executed action to check after the window: its
+// check metric (lower is better for every embedded action) and the value
+// before the action.
+type ValidationItem struct {
+	ActionID string  `json:"action_id"`
+	Type     string  `json:"type"`
+	Object   string  `json:"object"`
+	Metric   string  `json:"metric"`
+	Before   float64 `json:"before"`
+}
+
+// Validation is the payload of an action message: what Observe checks when
+// the validation window ends.
+type Validation struct {
+	Items []ValidationItem `json:"items"`
+}
+
+// Noise is the band within which a change counts as neutral (CATALOG:
+// improved means more than 10 % better).
+const Noise = 0.10
+
+// Classify compares a lower-is-better metric before and after an action.
+func Classify(before, after float64) string {
+	switch {
+	case before == 0 && after == 0:
+		return "neutral"
+	case after < before*(1-Noise):
+		return "improved"
+	case after > before*(1+Noise) || (before == 0 && after > 0):
+		return "regressed"
+	}
+	return "neutral"
+}

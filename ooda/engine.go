@@ -39,7 +39,10 @@ type Config struct {
 	ActionBudget time.Duration
 	// ApprovalTTL is how long an approval request stays open. Default 24h.
 	ApprovalTTL time.Duration
-	Now         func() time.Time
+	// ValidationWindow is how long after an action the loop observes again
+	// to classify it. Default 15m.
+	ValidationWindow time.Duration
+	Now              func() time.Time
 	// Published is called after a commit that added outbox events.
 	Published func()
 	// Heartbeat is called after every stage step (the systemd watchdog).
@@ -87,6 +90,9 @@ func (c *Config) withDefaults() {
 	if c.ApprovalTTL == 0 {
 		c.ApprovalTTL = 24 * time.Hour
 	}
+	if c.ValidationWindow == 0 {
+		c.ValidationWindow = 15 * time.Minute
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -130,6 +136,8 @@ type result struct {
 	// approval: the step carried out an approved decision of a finished
 	// cycle; the cycle's own record and status stay as they are.
 	approval bool
+	// validate, if set, goes to Observe, which checks it after the window.
+	validate *Validation
 }
 
 type event struct {
@@ -253,11 +261,7 @@ func (e *Engine) step(ctx context.Context, s *stage, started func()) error {
 		}
 		return tx.Commit()
 	case broker.MessageTypeDialogTimer:
-		log.Warn().Msg("conversation timer fired on a conversation with no timer purpose; ending it")
-		if err := tx.End(tctx, &broker.EndParams{Conversation: m.Conversation}); err != nil {
-			return err
-		}
-		return tx.Commit()
+		return e.validate(ctx, tx, m, log)
 	}
 	if err := tx.Savepoint(tctx, "work"); err != nil {
 		return err
@@ -276,6 +280,9 @@ func (e *Engine) step(ctx context.Context, s *stage, started func()) error {
 		return e.deadLetter(tctx, tx, s, m, env.CycleID, err.Error(), 1)
 	}
 	log = log.With().Str("cycle_id", env.CycleID).Logger()
+	if env.Kind == KindAction {
+		return e.awaitValidation(tctx, tx, s, m, env, key, log)
+	}
 	start := e.cfg.Now()
 	res, err := s.handle(ctx, env)
 	if err == nil {
@@ -416,6 +423,11 @@ func (e *Engine) apply(ctx context.Context, tx broker.Tx, s *stage, m broker.Mes
 	}
 	for _, ev := range res.events {
 		if err := e.addEvent(ctx, q, ev.kind, env.CycleID, ev.data); err != nil {
+			return err
+		}
+	}
+	if res.validate != nil {
+		if err := e.send(ctx, tx, ActService, ObserveService, KindAction, env.CycleID, env.Trace, res.validate); err != nil {
 			return err
 		}
 	}
@@ -662,6 +674,88 @@ func (e *Engine) Redrive(ctx context.Context, id int64, by string) error {
 		return err
 	}
 	e.log.Warn().Int64("dead_letter", id).Str("queue", queue).Str("by", by).Msg("dead letter redriven")
+	e.cfg.Published()
+	return nil
+}
+
+// awaitValidation arms the validation window: the action message's
+// conversation stays open, with its timer set, until the check is done.
+func (e *Engine) awaitValidation(ctx context.Context, tx broker.Tx, s *stage, m broker.Message, env Envelope, key string, log zerolog.Logger) error {
+	var v Validation
+	if err := decodePayload(env, &v); err != nil {
+		return e.deadLetter(ctx, tx, s, m, env.CycleID, err.Error(), 1)
+	}
+	err := func() error {
+		q, err := tx.SQL(ctx)
+		if err != nil {
+			return err
+		}
+		if err := e.cfg.Store.AwaitValidation(ctx, q, m.Conversation.String(), env.CycleID, env.Payload, e.cfg.Now()); err != nil {
+			return err
+		}
+		return tx.BeginTimer(ctx, m.Conversation, e.cfg.ValidationWindow)
+	}()
+	if err != nil {
+		return e.failed(ctx, tx, s, m, env, key, err, log)
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	log.Info().Int("actions", len(v.Items)).Dur("window", e.cfg.ValidationWindow).Msg("validation window started")
+	return nil
+}
+
+// validate ends a validation window: observe again, classify each action
+// against its before-value, record the results and count them per type.
+func (e *Engine) validate(ctx context.Context, tx broker.Tx, m broker.Message, log zerolog.Logger) error {
+	tctx := context.WithoutCancel(ctx)
+	octx, cancel := context.WithTimeout(ctx, e.cfg.SensorBudget)
+	obs, obsErr := e.cfg.Target.Observe(octx) // before the first write: slow work holds no writer
+	cancel()
+	q, err := tx.SQL(tctx)
+	if err != nil {
+		return err
+	}
+	cycleID, raw, ok, err := e.cfg.Store.TakeValidation(tctx, q, m.Conversation.String())
+	if err != nil {
+		return err
+	}
+	if !ok {
+		log.Warn().Msg("conversation timer fired with nothing to validate; ending the conversation")
+	} else {
+		if obsErr != nil {
+			return fmt.Errorf("validation of cycle %s: observe: %w", cycleID, obsErr)
+		}
+		var v Validation
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("validation of cycle %s: %w", cycleID, err)
+		}
+		for _, it := range v.Items {
+			after, found := value(obs, it.Metric)
+			result := Classify(it.Before, after)
+			if !found {
+				result = "neutral"
+			}
+			if err := e.cfg.Store.RecordResult(tctx, q, it.ActionID, it.Type, result, e.cfg.Now()); err != nil {
+				return err
+			}
+			data := map[string]any{"action_id": it.ActionID, "type": it.Type, "object": it.Object, "metric": it.Metric, "before": it.Before, "after": after, "result": result}
+			if result == "regressed" {
+				data["undo"] = "none: this action type has no undo"
+			}
+			if err := e.addEvent(tctx, q, "action.validated", cycleID, data); err != nil {
+				return err
+			}
+			log.Info().Str("cycle_id", cycleID).Str("action", it.Type).Str("metric", it.Metric).Float64("before", it.Before).Float64("after", after).Str("result", result).Msg("action validated")
+			e.cfg.Metrics.ActionDone(it.Type, "validated_"+result)
+		}
+	}
+	if err := tx.End(tctx, &broker.EndParams{Conversation: m.Conversation}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
 	e.cfg.Published()
 	return nil
 }

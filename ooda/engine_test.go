@@ -542,3 +542,54 @@ func TestIdleLoopRunsNoSQL(t *testing.T) {
 		t.Fatalf("an idle loop ran %d SQL statements in 500 ms", after-before)
 	}
 }
+
+// TestActionValidatedAfterTheWindow: after the validation window (a durable
+// conversation timer) the loop observes again, classifies the action
+// against its before-value and counts the result for its type.
+func TestActionValidatedAfterTheWindow(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, func(c *ooda.Config) { c.ValidationWindow = 200 * time.Millisecond })
+	bd.start()
+	ctx := context.Background()
+	res, _ := bd.engine.Trigger(ctx, ooda.TriggerParams{Reason: "validate me"})
+	waitCycle(t, bd, res.CycleID)
+	var a store.Action
+	eventually(t, "the optimize action to be validated", func() bool {
+		c, _ := bd.store.Cycle(ctx, res.CycleID)
+		a, _ = actionOf(c, "optimize")
+		return a.Result != ""
+	})
+	// Never optimized before, optimized now: the check metric fell.
+	if a.Result != "improved" || a.ValidatedAt == nil {
+		t.Fatalf("validated action: %+v", a)
+	}
+	stats, err := bd.store.ActionStats(ctx)
+	if err != nil || len(stats) != 1 || stats[0].Type != "optimize" || stats[0].Improved != 1 {
+		t.Fatalf("stats: %+v %v", stats, err)
+	}
+	if kinds := strings.Join(eventKinds(t, bd, res.CycleID), ","); !strings.HasSuffix(kinds, "cycle.completed,action.validated") {
+		t.Fatalf("events %s", kinds)
+	}
+	// Both sides ended the validation conversation: nothing is left queued.
+	for _, q := range []string{ooda.ObserveQueue, ooda.ActQueue} {
+		eventually(t, "queue "+q+" to empty", func() bool {
+			st, _ := bd.broker.QueueStatus(ctx, q)
+			return st.Depth == 0
+		})
+	}
+}
+
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		before, after float64
+		want          string
+	}{
+		{100, 89, "improved"}, {100, 90, "neutral"}, {100, 100, "neutral"}, {100, 110, "neutral"},
+		{100, 111, "regressed"}, {0, 0, "neutral"}, {0, 1, "regressed"}, {1e18, 0, "improved"},
+	} {
+		if got := ooda.Classify(c.before, c.after); got != c.want {
+			t.Errorf("Classify(%g, %g) = %s, want %s", c.before, c.after, got, c.want)
+		}
+	}
+}

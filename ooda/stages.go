@@ -97,6 +97,22 @@ func (e *Engine) act(ctx context.Context, env Envelope) (result, error) {
 	if res.actions == nil {
 		res.actions = []store.Action{}
 	}
+	for _, a := range res.actions {
+		if a.Status != "executed" {
+			continue
+		}
+		var before map[string]float64
+		if json.Unmarshal(a.Before, &before) != nil {
+			continue
+		}
+		for metric, v := range before { // one check metric per action
+			if res.validate == nil {
+				res.validate = &Validation{}
+			}
+			res.validate.Items = append(res.validate.Items, ValidationItem{ActionID: a.ID, Type: a.Type, Object: a.Target, Metric: metric, Before: v})
+			break
+		}
+	}
 	res.record = res.actions
 	return res, nil
 }

@@ -61,6 +61,17 @@ type Action struct {
 	After     json.RawMessage `json:"after,omitempty"`
 	Undo      string          `json:"undo,omitempty"`
 	CreatedAt time.Time       `json:"created_at"`
+	// Result is set by validation: improved, neutral or regressed.
+	Result      string     `json:"result,omitempty"`
+	ValidatedAt *time.Time `json:"validated_at,omitempty"`
+}
+
+// ActionStats counts validation results of one action type.
+type ActionStats struct {
+	Type      string `json:"type"`
+	Improved  int    `json:"improved"`
+	Neutral   int    `json:"neutral"`
+	Regressed int    `json:"regressed"`
 }
 
 // Event is one outbox row: published to NATS after commit.
@@ -140,6 +151,12 @@ type Writer interface {
 	// rejected and returns it; ErrNotFound for an unknown id,
 	// ErrApprovalClosed if it is no longer pending or has expired.
 	DecideApproval(ctx context.Context, q broker.Querier, id, status, by, reason string, now time.Time) (Approval, error)
+	// AwaitValidation records what to check when the timer of conversation
+	// handle fires; TakeValidation returns and removes it (ok=false: none).
+	AwaitValidation(ctx context.Context, q broker.Querier, handle, cycleID string, items json.RawMessage, now time.Time) error
+	TakeValidation(ctx context.Context, q broker.Querier, handle string) (cycleID string, items json.RawMessage, ok bool, err error)
+	// RecordResult stores an action's validation result and counts it for its type.
+	RecordResult(ctx context.Context, q broker.Querier, actionID, actionType, result string, now time.Time) error
 	// DeleteEvents removes the published outbox events up to seq.
 	DeleteEvents(ctx context.Context, q broker.Querier, upToSeq int64) error
 }
@@ -152,6 +169,7 @@ type Reader interface {
 	Setting(ctx context.Context, name string) (string, bool, error)
 	OutboxDepth(ctx context.Context) (int64, error)
 	Approvals(ctx context.Context, limit int, now time.Time) ([]Approval, error)
+	ActionStats(ctx context.Context) ([]ActionStats, error)
 	// LastStart is when the newest cycle from source started (ok=false: never).
 	LastStart(ctx context.Context, source string) (t time.Time, ok bool, err error)
 	// Events returns up to n outbox events in order.

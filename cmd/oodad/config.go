@@ -28,6 +28,7 @@ type config struct {
 	DryRun      bool
 	LogLevel    zerolog.Level
 	StopTimeout time.Duration
+	Validation  time.Duration
 }
 
 type setting struct {
@@ -44,6 +45,7 @@ var settings = []setting{
 	{"dry-run", "OODA_DRY_RUN", "false", "decide but execute nothing; record what would have been done"},
 	{"log-level", "OODA_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"stop-timeout", "OODA_STOP_TIMEOUT", "20s", "how long shutdown may take before giving up on in-flight work"},
+	{"validation-window", "OODA_VALIDATION_WINDOW", "15m", "how long after an action the loop observes again to classify it (improved, neutral, regressed)"},
 }
 
 // settingError names the setting, the value and the rule.
@@ -161,6 +163,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, settingError(s, v, "must be a positive duration such as 20s")
 	}
 	c.StopTimeout = d
+
+	s, v = get("validation-window")
+	d, err = time.ParseDuration(v)
+	if err != nil || d < time.Second || d > 7*24*time.Hour {
+		return c, settingError(s, v, "must be a duration from 1s to 168h, such as 15m")
+	}
+	c.Validation = d
 	return c, nil
 }
 

@@ -41,6 +41,7 @@ func TestBadSettingsStopStartup(t *testing.T) {
 		{"NATS", []string{"--nats", "http://example"}, nil, []string{"--nats (OODA_NATS_URL)", "nats://host:port"}, ""},
 		{"StopTimeout", []string{"--stop-timeout", "0s"}, nil, []string{"--stop-timeout", "positive duration"}, ""},
 		{"Target", []string{"--target", "sqlserver://x"}, nil, []string{"--target", "only the state database"}, ""},
+		{"ValidationWindow", nil, map[string]string{"OODA_VALIDATION_WINDOW": "10ms"}, []string{"--validation-window (OODA_VALIDATION_WINDOW)", `"10ms"`, "from 1s to 168h"}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -115,7 +115,7 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 	var lastBeat atomic.Int64
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	engine, err := ooda.New(ooda.Config{Broker: b, Store: st, Reader: st, Target: target, Logger: log, DryRun: cfg.DryRun,
+	engine, err := ooda.New(ooda.Config{Broker: b, Store: st, Reader: st, Target: target, Logger: log, DryRun: cfg.DryRun, ValidationWindow: cfg.Validation,
 		Metrics: newMetrics(reg, b, st, nc),
 		Published: func() {
 			if relay != nil {

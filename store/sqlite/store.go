@@ -265,7 +265,7 @@ func (s *Store) Cycle(ctx context.Context, id string) (store.CycleDetail, error)
 		d.Steps = append(d.Steps, st)
 	}
 	rows.Close()
-	rows, err = s.r.QueryContext(ctx, `SELECT id, cycle_id, type, target, tier, status, detail, before, after, undo, created_at FROM ooda_action WHERE cycle_id = ? ORDER BY created_at, id`, id)
+	rows, err = s.r.QueryContext(ctx, `SELECT id, cycle_id, type, target, tier, status, detail, before, after, undo, created_at, result, validated_at FROM ooda_action WHERE cycle_id = ? ORDER BY created_at, id`, id)
 	if err != nil {
 		return d, fmt.Errorf("store: cycle %q: %w", id, err)
 	}
@@ -274,8 +274,13 @@ func (s *Store) Cycle(ctx context.Context, id string) (store.CycleDetail, error)
 		var a store.Action
 		var before, after string
 		var at int64
-		if err := rows.Scan(&a.ID, &a.CycleID, &a.Type, &a.Target, &a.Tier, &a.Status, &a.Detail, &before, &after, &a.Undo, &at); err != nil {
+		var validated sql.NullInt64
+		if err := rows.Scan(&a.ID, &a.CycleID, &a.Type, &a.Target, &a.Tier, &a.Status, &a.Detail, &before, &after, &a.Undo, &at, &a.Result, &validated); err != nil {
 			return d, err
+		}
+		if validated.Valid {
+			t := time.Unix(0, validated.Int64).UTC()
+			a.ValidatedAt = &t
 		}
 		a.Before, a.After, a.CreatedAt = json.RawMessage(before), json.RawMessage(after), time.Unix(0, at).UTC()
 		d.Actions = append(d.Actions, a)
@@ -420,6 +425,64 @@ func (s *Store) Approvals(ctx context.Context, limit int, now time.Time) ([]stor
 	for rows.Next() {
 		a, err := scanApproval(rows, now)
 		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// AwaitValidation implements store.Writer.
+func (s *Store) AwaitValidation(ctx context.Context, q broker.Querier, handle, cycleID string, items json.RawMessage, now time.Time) error {
+	if _, err := q.ExecContext(ctx, `INSERT INTO ooda_validation (handle, cycle_id, items, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (handle) DO NOTHING`, handle, cycleID, string(items), nanos(now)); err != nil {
+		return fmt.Errorf("store: await validation: %w", err)
+	}
+	return nil
+}
+
+// TakeValidation implements store.Writer.
+func (s *Store) TakeValidation(ctx context.Context, q broker.Querier, handle string) (string, json.RawMessage, bool, error) {
+	var cycleID, items string
+	err := q.QueryRowContext(ctx, `DELETE FROM ooda_validation WHERE handle = ? RETURNING cycle_id, items`, handle).Scan(&cycleID, &items)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil, false, nil
+	}
+	if err != nil {
+		return "", nil, false, fmt.Errorf("store: take validation: %w", err)
+	}
+	return cycleID, json.RawMessage(items), true, nil
+}
+
+// RecordResult implements store.Writer.
+func (s *Store) RecordResult(ctx context.Context, q broker.Querier, actionID, actionType, result string, now time.Time) error {
+	switch result {
+	case "improved", "neutral", "regressed":
+	default:
+		return fmt.Errorf("store: result %q of action %s: must be improved, neutral or regressed", result, actionID)
+	}
+	if _, err := q.ExecContext(ctx, `UPDATE ooda_action SET result = ?, validated_at = ? WHERE id = ?`, result, nanos(now), actionID); err != nil {
+		return fmt.Errorf("store: result of action %s: %w", actionID, err)
+	}
+	// The column name comes from the switch above, never from input.
+	if _, err := q.ExecContext(ctx, `INSERT INTO ooda_action_stats (type, `+result+`) VALUES (?, 1)
+		ON CONFLICT (type) DO UPDATE SET `+result+` = `+result+` + 1`, actionType); err != nil {
+		return fmt.Errorf("store: stats of %s: %w", actionType, err)
+	}
+	return nil
+}
+
+// ActionStats implements store.Reader.
+func (s *Store) ActionStats(ctx context.Context) ([]store.ActionStats, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT type, improved, neutral, regressed FROM ooda_action_stats ORDER BY type`)
+	if err != nil {
+		return nil, fmt.Errorf("store: action stats: %w", err)
+	}
+	defer rows.Close()
+	out := []store.ActionStats{}
+	for rows.Next() {
+		var a store.ActionStats
+		if err := rows.Scan(&a.Type, &a.Improved, &a.Neutral, &a.Regressed); err != nil {
 			return nil, err
 		}
 		out = append(out, a)
