@@ -222,7 +222,7 @@ func step(ctx context.Context, tg Target, stage, batch int, hops [][]broker.ID, 
 		*next++
 	}
 	for _, m := range msgs {
-		if _, err := q.ExecContext(ctx, tg.InsertState, sql.Named("stage", stage), sql.Named("body", m.Body)); err != nil {
+		if _, err := q.ExecContext(ctx, tg.InsertState, namedArgs(stage, m.Body)...); err != nil {
 			_ = tx.Rollback()
 			return 0, err
 		}
@@ -269,4 +269,8 @@ func StageTx(ctx context.Context, tg Target, d time.Duration, body []byte) (floa
 		n += k
 	}
 	return float64(n) / (time.Since(start) - feeding).Seconds(), nil
+}
+
+func namedArgs(stage int, body []byte) []any {
+	return []any{sql.Named("stage", stage), sql.Named("body", body)}
 }

@@ -19,8 +19,11 @@ import (
 type Config struct {
 	// Dir holds the databases; each arm gets a fresh subdirectory.
 	Dir string
-	// Open opens a fresh engine in dir. close is called when the arm ends.
-	Open func(ctx context.Context, dir string) (t Target, close func() error, err error)
+	// Open opens a fresh engine in dir; poll > 0 asks for the polling
+	// variant (B4's reference). close is called when the arm ends.
+	Open func(ctx context.Context, dir string, poll time.Duration) (t Target, close func() error, err error)
+	// LatencyDuration is how long each B4 arm offers load. Default 5s.
+	LatencyDuration time.Duration
 	// Synchronous is the engine's SQLite setting, used for the references too.
 	Synchronous string // FULL
 	// Duration of each time-bound arm (fsync, raw commits, goqite, B1). Default 2s.
@@ -55,6 +58,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
+	}
+	if c.LatencyDuration == 0 {
+		c.LatencyDuration = 5 * time.Second
 	}
 	return c
 }
@@ -139,12 +145,12 @@ func Run(ctx context.Context, cfg Config) (Env, []Result, error) {
 		}
 		results = append(results, r)
 	}
-	withEngine := func(name string, fn func(Target) error) error {
+	withEngine := func(name string, poll time.Duration, fn func(Target) error) error {
 		dir, err := fresh(name)
 		if err != nil {
 			return err
 		}
-		tg, closeFn, err := cfg.Open(ctx, dir)
+		tg, closeFn, err := cfg.Open(ctx, dir, poll)
 		if err != nil {
 			return fmt.Errorf("%s: open engine: %w", name, err)
 		}
@@ -159,7 +165,7 @@ func Run(ctx context.Context, cfg Config) (Env, []Result, error) {
 	}
 	pipeline := func(name string, p PipelineParams) (PipelineResult, error) {
 		var res PipelineResult
-		err := withEngine(name, func(tg Target) error {
+		err := withEngine(name, 0, func(tg Target) error {
 			var err error
 			res, err = Pipeline(ctx, tg, p)
 			return err
@@ -177,7 +183,7 @@ func Run(ctx context.Context, cfg Config) (Env, []Result, error) {
 			return env, results, fmt.Errorf("raw SQLite commits: %w", err)
 		}
 		var stageRate float64
-		if err := withEngine("stage-tx", func(tg Target) error {
+		if err := withEngine("stage-tx", 0, func(tg Target) error {
 			var err error
 			stageRate, err = StageTx(ctx, tg, cfg.Duration, body)
 			return err
@@ -238,6 +244,43 @@ func Run(ctx context.Context, cfg Config) (Env, []Result, error) {
 				} else {
 					add(r, 0, false)
 				}
+			}
+		}
+	}
+	if want("B4") {
+		const workers = 4
+		capRes, err := pipeline("b4-capacity", PipelineParams{Messages: cfg.Batch1Messages, Batch: 1, Workers: workers, Body: body})
+		if err != nil {
+			return env, results, err
+		}
+		capacity := capRes.PerSecond
+		target50 := 4*p50 + time.Millisecond
+		for _, load := range []float64{0.1, 0.5, 0.8} {
+			var push, poll LatencyResult
+			for _, arm := range []struct {
+				poll time.Duration
+				into *LatencyResult
+			}{{0, &push}, {10 * time.Millisecond, &poll}} {
+				name := fmt.Sprintf("b4-load-%.0f-poll-%s", load*100, arm.poll)
+				if err := withEngine(name, arm.poll, func(tg Target) error {
+					var err error
+					*arm.into, err = Latency(ctx, tg, load*capacity, cfg.LatencyDuration, workers)
+					return err
+				}); err != nil {
+					return env, results, err
+				}
+			}
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+			label := fmt.Sprintf("%.0f %% load (%.0f cycles/s)", load*100, load*capacity)
+			p50Target, p99Target := 0.0, 0.0
+			if load == 0.5 {
+				p50Target, p99Target = 1, 1
+			}
+			add(Result{ID: "B4", Arm: label + ", p50 push", Value: ms(push.P50), Unit: "ms", Reference: "10 ms polling variant p50", ReferenceValue: ms(poll.P50)}, 0, true)
+			add(Result{ID: "B4", Arm: label + ", p99 push", Value: ms(push.P99), Unit: "ms", Reference: "10 ms polling variant p99", ReferenceValue: ms(poll.P99)}, 0, true)
+			if load == 0.5 {
+				add(Result{ID: "B4", Arm: label + ", p50 push vs 4 × fdatasync p50 + 1 ms", Value: ms(push.P50), Unit: "ms", Reference: "4 × fdatasync p50 + 1 ms", ReferenceValue: ms(target50)}, p50Target, false)
+				add(Result{ID: "B4", Arm: label + ", p99 push vs 10 ms", Value: ms(push.P99), Unit: "ms", Reference: "10 ms", ReferenceValue: 10}, p99Target, false)
 			}
 		}
 	}

@@ -55,6 +55,10 @@ type Options struct {
 	ReadConns int
 	// Logger receives the engine's few log lines. Default: none.
 	Logger *zerolog.Logger
+	// PollInterval > 0 makes waiting receivers poll at that interval instead
+	// of being woken by commits. It exists only as the reference arm of
+	// benchmark B4; leave it 0.
+	PollInterval time.Duration
 }
 
 func (o Options) withDefaults() Options {

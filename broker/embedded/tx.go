@@ -420,10 +420,24 @@ func (t *tx) receive(ctx context.Context, p *broker.ReceiveParams) ([]broker.Mes
 		defer tm.Stop()
 		timer = tm.C
 	}
+	poll := t.b.opts.PollInterval
 	for {
-		msgs, wake, err := t.tryReceive(ctx, q, p.Max, timer != nil)
+		msgs, wake, err := t.tryReceive(ctx, q, p.Max, timer != nil && poll == 0)
 		if err != nil || len(msgs) > 0 || timer == nil {
 			return msgs, err
+		}
+		if poll > 0 { // the polling reference of benchmark B4
+			select {
+			case <-time.After(poll):
+				q.mu.Lock()
+				q.emptyOK = false
+				q.mu.Unlock()
+				continue
+			case <-timer:
+				return nil, nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
 		select {
 		case <-wake:

@@ -21,8 +21,9 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 	var (
 		dir         = fs.String("dir", "", "directory for the benchmark databases (default: a temporary directory under the current one, removed afterwards; the fdatasync reference is measured there too)")
 		asJSON      = fs.Bool("json", false, "print the environment and one JSON object per arm (id, arm, value, unit, reference, ratio, ...) instead of a table")
-		only        = fs.String("only", "", "comma-separated benchmark ids to run (B1,B2,B3,B5,B7); default all")
+		only        = fs.String("only", "", "comma-separated benchmark ids to run (B1,B2,B3,B4,B5,B7); default all")
 		idle        = fs.Duration("idle", 10*time.Minute, "B5: how long the daemon idles while measured")
+		latencyDur  = fs.Duration("latency-duration", 5*time.Second, "B4: how long each load level is offered")
 		backlog     = fs.Int("backlog", 100_000, "B7: triggers queued before the backlog start")
 		duration    = fs.Duration("duration", 2*time.Second, "length of each time-bound arm (fdatasync, raw commits, goqite, B1)")
 		messages    = fs.Int("messages", 100_000, "messages through the 4-stage pipeline at batch 10 and 100")
@@ -43,8 +44,8 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 	if *only != "" {
 		for _, id := range strings.Split(*only, ",") {
 			id = strings.ToUpper(strings.TrimSpace(id))
-			if id != "B1" && id != "B2" && id != "B3" && id != "B5" && id != "B7" {
-				return usageError{fmt.Errorf("bench: --only: %q is not one of B1, B2, B3, B5, B7", id)}
+			if id != "B1" && id != "B2" && id != "B3" && id != "B4" && id != "B5" && id != "B7" {
+				return usageError{fmt.Errorf("bench: --only: %q is not one of B1, B2, B3, B4, B5, B7", id)}
 			}
 			ids = append(ids, id)
 		}
@@ -71,9 +72,9 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		root = tmp
 	}
 	cfg := brokerbench.Config{
-		Dir: root, Synchronous: sync, Duration: *duration, Messages: *messages, Batch1Messages: *batch1, Only: ids, Progress: stderr,
-		Open: func(ctx context.Context, dir string) (brokerbench.Target, func() error, error) {
-			b, err := embedded.Open(ctx, embedded.Options{Dir: dir, Topology: brokerbench.Topology(), Synchronous: sync})
+		Dir: root, Synchronous: sync, Duration: *duration, LatencyDuration: *latencyDur, Messages: *messages, Batch1Messages: *batch1, Only: ids, Progress: stderr,
+		Open: func(ctx context.Context, dir string, poll time.Duration) (brokerbench.Target, func() error, error) {
+			b, err := embedded.Open(ctx, embedded.Options{Dir: dir, Topology: brokerbench.Topology(), Synchronous: sync, PollInterval: poll})
 			if err != nil {
 				return brokerbench.Target{}, nil, err
 			}
@@ -91,7 +92,7 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		results []brokerbench.Result
 		err     error
 	)
-	if len(ids) == 0 || want("B1") || want("B2") || want("B3") {
+	if len(ids) == 0 || want("B1") || want("B2") || want("B3") || want("B4") {
 		cfg.Only = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == "B5" || id == "B7" })
 		if len(ids) > 0 && len(cfg.Only) == 0 {
 			cfg.Only = []string{"none"}
