@@ -291,6 +291,18 @@ func (s *suite) savepointRollback(t *testing.T) {
 	if err := tx.Send(ctx, &broker.SendParams{Conversation: msgs[0].Conversation, MessageType: TypeReply, Body: []byte("failure noted")}); err != nil {
 		t.Fatal(err)
 	}
+	// The group is still ours: the same transaction receives the message
+	// again (how a handler gives up on it after its last attempt).
+	again, err := tx.Receive(ctx, &broker.ReceiveParams{Queue: TargetQueue, Max: 1})
+	if err != nil || len(again) != 1 || again[0].Conversation != msgs[0].Conversation || again[0].Sequence != msgs[0].Sequence {
+		t.Fatalf("receiving again after the rollback to a savepoint: %+v %v", again, err)
+	}
+	// Another transaction meanwhile finds the group locked.
+	other := begin(t, b)
+	if got, err := other.Receive(ctx, &broker.ReceiveParams{Queue: TargetQueue, Max: 1}); err != nil || len(got) != 0 {
+		t.Fatalf("a second transaction received from a locked group: %+v %v", got, err)
+	}
+	commit(t, other)
 	if err := tx.RollbackTo(ctx, "no_such_savepoint"); !errors.Is(err, broker.ErrUnknownSavepoint) {
 		t.Fatalf("rollback to unknown savepoint: %v", err)
 	}
