@@ -115,8 +115,12 @@ func (r *Relay) Flush(ctx context.Context) error {
 			last = e.Seq
 		}
 		if r.JetStream == nil {
-			// Core NATS: make sure the server has the messages before trimming.
-			if err := r.NC.FlushWithContext(ctx); err != nil {
+			// Core NATS: make sure the server has the messages before
+			// trimming (FlushWithContext requires a deadline).
+			fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := r.NC.FlushWithContext(fctx)
+			cancel()
+			if err != nil {
 				return fmt.Errorf("flush: %w", err)
 			}
 		}
