@@ -112,6 +112,11 @@ type PipelineParams struct {
 	Batch    int // RECEIVE TOP (Batch)
 	Workers  int // concurrent transactions per stage ("in flight")
 	Body     []byte
+	// PerMessage, if set, runs in each stage transaction for each message
+	// (B6 writes an outbox event there).
+	PerMessage func(ctx context.Context, q broker.Querier, stage int, m broker.Message) error
+	// AfterCommit, if set, runs after each stage transaction commits.
+	AfterCommit func()
 }
 
 // PipelineResult is what one run measured.
@@ -165,7 +170,7 @@ func Pipeline(ctx context.Context, tg Target, p PipelineParams) (PipelineResult,
 				defer wg.Done()
 				next := w
 				for ctx.Err() == nil {
-					n, err := step(ctx, tg, stage, p.Batch, hops, &next)
+					n, err := step(ctx, tg, stage, p, hops, &next)
 					if err != nil {
 						if ctx.Err() == nil {
 							errOnce.Do(func() { runErr = fmt.Errorf("stage %d: %w", stage, err) })
@@ -201,7 +206,8 @@ func Pipeline(ctx context.Context, tg Target, p PipelineParams) (PipelineResult,
 }
 
 // step is one stage transaction; it returns how many messages it handled.
-func step(ctx context.Context, tg Target, stage, batch int, hops [][]broker.ID, next *int) (int, error) {
+func step(ctx context.Context, tg Target, stage int, p PipelineParams, hops [][]broker.ID, next *int) (int, error) {
+	batch := p.Batch
 	tx, err := tg.Broker.Begin(ctx)
 	if err != nil {
 		return 0, err
@@ -226,6 +232,12 @@ func step(ctx context.Context, tg Target, stage, batch int, hops [][]broker.ID, 
 			_ = tx.Rollback()
 			return 0, err
 		}
+		if p.PerMessage != nil {
+			if err := p.PerMessage(ctx, q, stage, m); err != nil {
+				_ = tx.Rollback()
+				return 0, err
+			}
+		}
 		if stage < len(hops) {
 			if err := tx.Send(ctx, &broker.SendParams{Conversation: h, MessageType: msgType, Body: m.Body}); err != nil {
 				_ = tx.Rollback()
@@ -233,7 +245,13 @@ func step(ctx context.Context, tg Target, stage, batch int, hops [][]broker.ID, 
 			}
 		}
 	}
-	return len(msgs), tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	if p.AfterCommit != nil {
+		p.AfterCommit()
+	}
+	return len(msgs), nil
 }
 
 // StageTx measures B1: one stage transaction at a time (receive 1, write
@@ -262,7 +280,7 @@ func StageTx(ctx context.Context, tg Target, d time.Duration, body []byte) (floa
 			feeding += time.Since(t0)
 		}
 		next := 0
-		k, err := step(ctx, tg, 1, 1, hops, &next)
+		k, err := step(ctx, tg, 1, PipelineParams{Batch: 1}, hops, &next)
 		if err != nil {
 			return 0, err
 		}

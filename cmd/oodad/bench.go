@@ -21,7 +21,8 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 	var (
 		dir         = fs.String("dir", "", "directory for the benchmark databases (default: a temporary directory under the current one, removed afterwards; the fdatasync reference is measured there too)")
 		asJSON      = fs.Bool("json", false, "print the environment and one JSON object per arm (id, arm, value, unit, reference, ratio, ...) instead of a table")
-		only        = fs.String("only", "", "comma-separated benchmark ids to run (B1,B2,B3,B4,B5,B7); default all")
+		only        = fs.String("only", "", "comma-separated benchmark ids to run (B1,B2,B3,B4,B5,B6,B7); default all")
+		fanout      = fs.Int("fanout-messages", 20_000, "B6: messages through the pipeline per arm")
 		idle        = fs.Duration("idle", 10*time.Minute, "B5: how long the daemon idles while measured")
 		latencyDur  = fs.Duration("latency-duration", 5*time.Second, "B4: how long each load level is offered")
 		backlog     = fs.Int("backlog", 100_000, "B7: triggers queued before the backlog start")
@@ -44,13 +45,13 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 	if *only != "" {
 		for _, id := range strings.Split(*only, ",") {
 			id = strings.ToUpper(strings.TrimSpace(id))
-			if id != "B1" && id != "B2" && id != "B3" && id != "B4" && id != "B5" && id != "B7" {
-				return usageError{fmt.Errorf("bench: --only: %q is not one of B1, B2, B3, B4, B5, B7", id)}
+			if id != "B1" && id != "B2" && id != "B3" && id != "B4" && id != "B5" && id != "B6" && id != "B7" {
+				return usageError{fmt.Errorf("bench: --only: %q is not one of B1, B2, B3, B4, B5, B6, B7", id)}
 			}
 			ids = append(ids, id)
 		}
 	}
-	for name, v := range map[string]int{"--messages": *messages, "--batch1-messages": *batch1, "--backlog": *backlog} {
+	for name, v := range map[string]int{"--messages": *messages, "--batch1-messages": *batch1, "--backlog": *backlog, "--fanout-messages": *fanout} {
 		if v < 1 {
 			return usageError{fmt.Errorf("bench: %s: %d must be at least 1", name, v)}
 		}
@@ -93,7 +94,7 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		err     error
 	)
 	if len(ids) == 0 || want("B1") || want("B2") || want("B3") || want("B4") {
-		cfg.Only = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == "B5" || id == "B7" })
+		cfg.Only = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == "B5" || id == "B6" || id == "B7" })
 		if len(ids) > 0 && len(cfg.Only) == 0 {
 			cfg.Only = []string{"none"}
 		}
@@ -107,6 +108,7 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		fn func() ([]brokerbench.Result, error)
 	}{
 		{"B5", func() ([]brokerbench.Result, error) { return benchIdle(ctx, root, *idle) }},
+		{"B6", func() ([]brokerbench.Result, error) { return benchFanout(ctx, root, *fanout) }},
 		{"B7", func() ([]brokerbench.Result, error) { return benchStart(ctx, root, *backlog, 5*time.Second) }},
 	} {
 		if err != nil || !want(arm.id) {

@@ -14,8 +14,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/hartonomous/ooda/broker"
 	"github.com/hartonomous/ooda/broker/brokerbench"
@@ -295,4 +300,150 @@ func preloadTriggers(ctx context.Context, dir string, n int) error {
 		}
 	}
 	return nil
+}
+
+// benchFanout is B6: the batch-10 pipeline with one outbox event per message
+// per stage, published by the relay to nowhere (events off), to core NATS,
+// and to JetStream, each against events off; then a count that every event
+// arrived.
+func benchFanout(ctx context.Context, root string, messages int) ([]brokerbench.Result, error) {
+	body := make([]byte, 200)
+	var offRate float64
+	var out []brokerbench.Result
+	for _, arm := range []string{"events off", "core NATS", "JetStream"} {
+		dir := filepath.Join(root, "b6-"+strings.ReplaceAll(arm, " ", "-"))
+		rate, delivered, err := fanoutArm(ctx, dir, arm, messages, body)
+		if err != nil {
+			return nil, fmt.Errorf("B6 %s: %w", arm, err)
+		}
+		if arm == "events off" {
+			offRate = rate
+			out = append(out, brokerbench.Result{ID: "B6", Arm: "batch 10, events off", Value: rate, Unit: "cycles/s", Reference: "itself", ReferenceValue: rate, Ratio: 1})
+			continue
+		}
+		target := map[string]float64{"core NATS": 0.95, "JetStream": 0.85}[arm]
+		met := rate/offRate >= target
+		out = append(out, brokerbench.Result{ID: "B6", Arm: "batch 10, events to " + arm, Value: rate, Unit: "cycles/s", Reference: "events off", ReferenceValue: offRate,
+			Ratio: rate / offRate, Target: fmt.Sprintf("≥ %g", target), Met: &met})
+		want := 4 * messages
+		all := delivered == want
+		out = append(out, brokerbench.Result{ID: "B6", Arm: arm + ": events delivered", Value: float64(delivered), Unit: "events", Reference: "events committed", ReferenceValue: float64(want),
+			Ratio: float64(delivered) / float64(want), Target: "= 1", Met: &all})
+	}
+	return out, nil
+}
+
+func fanoutArm(ctx context.Context, dir, arm string, messages int, body []byte) (rate float64, delivered int, err error) {
+	b, err := embedded.Open(ctx, embedded.Options{Dir: dir, Topology: brokerbench.Topology()})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer b.Close()
+	st, err := sqlite.Open(filepath.Join(dir, embedded.DatabaseFile))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer st.Close()
+	p := brokerbench.PipelineParams{Messages: messages, Batch: 10, Workers: 1, Body: body}
+	var (
+		relay *natsbus.Relay
+		count func() (int, error)
+	)
+	if arm != "events off" {
+		addr, err := localAddr()
+		if err != nil {
+			return 0, 0, err
+		}
+		store := ""
+		if arm == "JetStream" {
+			store = filepath.Join(dir, "nats")
+		}
+		ns, url, err := natsbus.StartEmbedded(natsbus.EmbeddedOptions{Listen: addr, StoreDir: store})
+		if err != nil {
+			return 0, 0, err
+		}
+		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+		nc, err := nats.Connect(url)
+		if err != nil {
+			return 0, 0, err
+		}
+		defer nc.Close()
+		var js jetstream.JetStream
+		if arm == "JetStream" {
+			if js, err = jetstream.New(nc); err != nil {
+				return 0, 0, err
+			}
+			if err := natsbus.EnsureStream(ctx, js); err != nil {
+				return 0, 0, err
+			}
+			count = func() (int, error) {
+				s, err := js.Stream(ctx, natsbus.StreamName)
+				if err != nil {
+					return 0, err
+				}
+				info, err := s.Info(ctx)
+				if err != nil {
+					return 0, err
+				}
+				return int(info.State.Msgs), nil
+			}
+		} else {
+			// A subscriber that counts as events arrive (one that read only at
+			// the end would be cut off by the server as a slow consumer).
+			var n atomic.Int64
+			sub, err := nc.Subscribe(natsbus.EventPrefix+">", func(*nats.Msg) { n.Add(1) })
+			if err != nil {
+				return 0, 0, err
+			}
+			if err := sub.SetPendingLimits(-1, -1); err != nil {
+				return 0, 0, err
+			}
+			if err := nc.Flush(); err != nil {
+				return 0, 0, err
+			}
+			count = func() (int, error) {
+				_ = nc.Flush() // the last events are through the server
+				return int(n.Load()), nil
+			}
+		}
+		relay = natsbus.NewRelay(natsbus.Relay{NC: nc, JetStream: js, Reader: st, Source: "oodad/bench", Logger: newLogger(os.Stderr, zerolog.WarnLevel),
+			Trim: func(ctx context.Context, upTo int64) error {
+				return broker.InTx(ctx, b, func(_ broker.Tx, q broker.Querier) error { return st.DeleteEvents(ctx, q, upTo) })
+			}})
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = relay.Run(rctx) }()
+		defer func() { stop(); <-done }()
+		p.PerMessage = func(ctx context.Context, q broker.Querier, stage int, m broker.Message) error {
+			return st.AddEvent(ctx, q, storeEvent(stage))
+		}
+		p.AfterCommit = relay.Kick
+	}
+	res, err := brokerbench.Pipeline(ctx, brokerbench.Target{Broker: b,
+		StateDDL:    "CREATE TABLE IF NOT EXISTS bench_state (id INTEGER PRIMARY KEY, stage INTEGER NOT NULL, body BLOB NOT NULL)",
+		InsertState: "INSERT INTO bench_state (stage, body) VALUES (@stage, @body)"}, p)
+	if err != nil || count == nil {
+		return res.PerSecond, 0, err
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		n, err := st.OutboxDepth(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return 0, 0, fmt.Errorf("outbox still holds %d events after 2 minutes", n)
+		}
+		relay.Kick()
+		time.Sleep(20 * time.Millisecond)
+	}
+	delivered, err = count()
+	return res.PerSecond, delivered, err
+}
+
+func storeEvent(stage int) store.Event {
+	return store.Event{ID: broker.NewID().String(), Kind: "bench.stage" + strconv.Itoa(stage), CreatedAt: time.Now(), Data: []byte(`{}`)}
 }
