@@ -106,7 +106,9 @@ func (t *Target) Observe(ctx context.Context) (store.Observation, error) {
 	}
 	add("optimize_age_seconds", "s", age)
 	var oldest sql.NullInt64
-	if err := t.db.QueryRowContext(ctx, `SELECT MIN(enqueued_at) FROM broker_message`).Scan(&oldest); err != nil {
+	// Ids grow with enqueue order: the smallest id is the oldest message, one
+	// index step away (MIN(enqueued_at) would scan the whole backlog).
+	if err := t.db.QueryRowContext(ctx, `SELECT enqueued_at FROM broker_message ORDER BY id LIMIT 1`).Scan(&oldest); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return o, fmt.Errorf("queue backlog: %w", err)
 	}
 	backlog := 0.0
@@ -115,7 +117,7 @@ func (t *Target) Observe(ctx context.Context) (store.Observation, error) {
 	}
 	add("oldest_message_age_seconds", "s", backlog)
 	var expired float64
-	if err := t.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ooda_cycle WHERE finished_at < ?`, t.now().Add(-t.retention).UnixNano()).Scan(&expired); err != nil {
+	if err := t.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ooda_cycle WHERE finished_at IS NOT NULL AND finished_at < ?`, t.now().Add(-t.retention).UnixNano()).Scan(&expired); err != nil {
 		return o, fmt.Errorf("history: %w", err)
 	}
 	add("cycles_beyond_retention", "cycles", expired)
