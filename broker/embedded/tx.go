@@ -82,13 +82,6 @@ func (t *tx) writer(ctx context.Context) error {
 	return nil
 }
 
-// fail translates a statement's error. The transaction is doomed by it (see
-// doom), which also covers SQLite rolling back the whole physical transaction
-// on some errors: nothing more may run as if inside it.
-func (t *tx) fail(_ context.Context, err error) error {
-	return translate(err)
-}
-
 // doom records the first error of the transaction. As on SQL Server with
 // XACT_ABORT ON, an error aborts the transaction: every later call returns
 // it, Commit rolls back, and only Rollback is left.
@@ -177,11 +170,11 @@ func (t *tx) beginDialog(ctx context.Context, p *broker.BeginDialogParams) (brok
 	const ins = `INSERT INTO broker_endpoint (handle, far_handle, group_id, is_initiator, service, queue, contract, state, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, 'CO', ?)`
 	if _, err := t.b.w.exec(ctx, ins, initiator[:], target[:], group[:], 1, from.Name, from.Queue, p.Contract, now); err != nil {
-		return broker.ID{}, fmt.Errorf("embedded: begin dialog: %w", t.fail(ctx, err))
+		return broker.ID{}, fmt.Errorf("embedded: begin dialog: %w", translate(err))
 	}
 	tg := broker.NewID()
 	if _, err := t.b.w.exec(ctx, ins, target[:], initiator[:], tg[:], 0, to.Name, to.Queue, p.Contract, now); err != nil {
-		return broker.ID{}, fmt.Errorf("embedded: begin dialog: %w", t.fail(ctx, err))
+		return broker.ID{}, fmt.Errorf("embedded: begin dialog: %w", translate(err))
 	}
 	t.cache(&endpoint{handle: initiator, far: target, isInitiator: true, contract: p.Contract, state: "CO",
 		queue: from.Queue, farGroup: tg, farQueue: to.Queue, farState: "CO", farExists: true})
@@ -212,7 +205,7 @@ func (t *tx) loadEndpoint(ctx context.Context, h broker.ID) (*endpoint, error) {
 		FROM broker_endpoint l LEFT JOIN broker_endpoint f ON f.handle = l.far_handle
 		WHERE l.handle = ?`, h[:])
 	if err != nil {
-		return nil, t.fail(ctx, err)
+		return nil, translate(err)
 	}
 	e := &endpoint{handle: h}
 	var far, farGroup []byte
@@ -221,7 +214,7 @@ func (t *tx) loadEndpoint(ctx context.Context, h broker.ID) (*endpoint, error) {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("conversation %s: %w", h, broker.ErrConversationNotFound)
 		}
-		return nil, t.fail(ctx, err)
+		return nil, translate(err)
 	}
 	copy(e.far[:], far)
 	copy(e.farGroup[:], farGroup)
@@ -244,7 +237,7 @@ func (t *tx) flushSeqs(ctx context.Context) error {
 			continue
 		}
 		if _, err := t.b.w.exec(ctx, `UPDATE broker_endpoint SET send_seq = ? WHERE handle = ?`, e.sendSeq, e.handle[:]); err != nil {
-			return t.fail(ctx, err)
+			return translate(err)
 		}
 		e.seqDirty = false
 	}
@@ -273,7 +266,7 @@ func (t *tx) enqueue(ctx context.Context, e *endpoint, msgType string, body []by
 	}
 	if _, err := t.b.w.exec(ctx, `INSERT INTO broker_message (queue, group_id, handle, seq, type, body, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		e.farQueue, e.farGroup[:], e.far[:], e.sendSeq, msgType, body, time.Now().UnixNano()); err != nil {
-		return t.fail(ctx, err)
+		return translate(err)
 	}
 	e.sendSeq++
 	e.seqDirty = true
@@ -345,7 +338,7 @@ func (t *tx) end(ctx context.Context, p *broker.EndParams) error {
 	// conversation from the service queue" (END CONVERSATION), and its timer.
 	for _, q := range []string{`DELETE FROM broker_message WHERE handle = ?`, `DELETE FROM broker_timer WHERE handle = ?`} {
 		if _, err := t.b.w.exec(ctx, q, p.Conversation[:]); err != nil {
-			return fmt.Errorf("embedded: end %s: %w", p.Conversation, t.fail(ctx, err))
+			return fmt.Errorf("embedded: end %s: %w", p.Conversation, translate(err))
 		}
 	}
 	if e.state == "CO" && e.farExists {
@@ -358,16 +351,16 @@ func (t *tx) end(ctx context.Context, p *broker.EndParams) error {
 			return fmt.Errorf("embedded: end %s: %w", p.Conversation, err)
 		}
 		if _, err := t.b.w.exec(ctx, `UPDATE broker_endpoint SET state = ? WHERE handle = ?`, farState, e.far[:]); err != nil {
-			return fmt.Errorf("embedded: end %s: %w", p.Conversation, t.fail(ctx, err))
+			return fmt.Errorf("embedded: end %s: %w", p.Conversation, translate(err))
 		}
 		if _, err := t.b.w.exec(ctx, `UPDATE broker_endpoint SET state = 'CD', send_seq = ? WHERE handle = ?`, e.sendSeq, p.Conversation[:]); err != nil {
-			return fmt.Errorf("embedded: end %s: %w", p.Conversation, t.fail(ctx, err))
+			return fmt.Errorf("embedded: end %s: %w", p.Conversation, translate(err))
 		}
 		return nil
 	}
 	// The other side ended first: both sides are done; forget the dialog.
 	if _, err := t.b.w.exec(ctx, `DELETE FROM broker_endpoint WHERE handle IN (?, ?)`, p.Conversation[:], e.far[:]); err != nil {
-		return fmt.Errorf("embedded: end %s: %w", p.Conversation, t.fail(ctx, err))
+		return fmt.Errorf("embedded: end %s: %w", p.Conversation, translate(err))
 	}
 	return nil
 }
@@ -391,7 +384,7 @@ func (t *tx) beginTimer(ctx context.Context, conversation broker.ID, d time.Dura
 	}
 	if _, err := t.b.w.exec(ctx, `INSERT INTO broker_timer (handle, due_at) VALUES (?, ?)
 		ON CONFLICT (handle) DO UPDATE SET due_at = excluded.due_at`, conversation[:], time.Now().Add(d).UnixNano()); err != nil {
-		return fmt.Errorf("embedded: begin timer on %s: %w", conversation, t.fail(ctx, err))
+		return fmt.Errorf("embedded: begin timer on %s: %w", conversation, translate(err))
 	}
 	t.timers = true
 	return nil
@@ -596,7 +589,7 @@ func (t *tx) savepoint(ctx context.Context, name string) error {
 		}
 		sp.sqlName = "user_" + strconv.Itoa(len(t.savepoints)) // unique within the stack, reused across transactions
 		if err := t.b.w.ctl(ctx, "SAVEPOINT "+sp.sqlName); err != nil {
-			return fmt.Errorf("embedded: savepoint %q: %w", name, t.fail(ctx, err))
+			return fmt.Errorf("embedded: savepoint %q: %w", name, translate(err))
 		}
 	}
 	t.savepoints = append(t.savepoints, sp)
@@ -622,7 +615,7 @@ func (t *tx) rollbackTo(ctx context.Context, name string) error {
 			target = t.sp // everything this transaction wrote came after the savepoint
 		}
 		if err := t.b.w.ctl(ctx, "ROLLBACK TO "+target); err != nil {
-			return fmt.Errorf("embedded: rollback to %q: %w", name, t.fail(ctx, err))
+			return fmt.Errorf("embedded: rollback to %q: %w", name, translate(err))
 		}
 		t.eps = nil // the savepoint wrote every sequence; reload what is needed
 
