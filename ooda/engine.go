@@ -706,49 +706,83 @@ func (e *Engine) awaitValidation(ctx context.Context, tx broker.Tx, s *stage, m 
 }
 
 // validate ends a validation window: observe again, classify each action
-// against its before-value, record the results and count them per type.
+// against its before-value, revert a regression when the target can, then
+// record the results and count them per type. The slow work (sensors,
+// reverts) happens before the transaction's first write.
 func (e *Engine) validate(ctx context.Context, tx broker.Tx, m broker.Message, log zerolog.Logger) error {
 	tctx := context.WithoutCancel(ctx)
-	octx, cancel := context.WithTimeout(ctx, e.cfg.SensorBudget)
-	obs, obsErr := e.cfg.Target.Observe(octx) // before the first write: slow work holds no writer
-	cancel()
+	handle := m.Conversation.String()
+	type checked struct {
+		item   ValidationItem
+		after  float64
+		result string
+		revert string // what the undo did; "" if none
+	}
+	var results []checked
+	raw, ok, err := e.cfg.Reader.PendingValidation(ctx, handle)
+	if err != nil {
+		return err
+	}
+	if ok {
+		var v Validation
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("validation on %s: %w", handle, err)
+		}
+		octx, cancel := context.WithTimeout(ctx, e.cfg.SensorBudget)
+		obs, err := e.cfg.Target.Observe(octx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("validation on %s: observe: %w", handle, err)
+		}
+		for _, it := range v.Items {
+			c := checked{item: it, result: "neutral"}
+			if after, found := value(obs, it.Metric); found {
+				c.after, c.result = after, Classify(it.Before, after)
+			}
+			if u, can := e.cfg.Target.(store.Undoer); can && c.result == "regressed" {
+				actx, cancel := context.WithTimeout(ctx, e.cfg.ActionBudget)
+				out, err := u.Undo(actx, it.Type, it.Object)
+				cancel()
+				if err != nil {
+					c.revert = "undo failed: " + err.Error()
+				} else {
+					c.revert = out.Detail
+				}
+			}
+			results = append(results, c)
+		}
+	}
 	q, err := tx.SQL(tctx)
 	if err != nil {
 		return err
 	}
-	cycleID, raw, ok, err := e.cfg.Store.TakeValidation(tctx, q, m.Conversation.String())
+	cycleID, _, taken, err := e.cfg.Store.TakeValidation(tctx, q, handle)
 	if err != nil {
 		return err
 	}
-	if !ok {
+	if !taken {
 		log.Warn().Msg("conversation timer fired with nothing to validate; ending the conversation")
-	} else {
-		if obsErr != nil {
-			return fmt.Errorf("validation of cycle %s: observe: %w", cycleID, obsErr)
+		results = nil
+	}
+	for _, c := range results {
+		it := c.item
+		if err := e.cfg.Store.RecordResult(tctx, q, it.ActionID, it.Type, c.result, c.revert, e.cfg.Now()); err != nil {
+			return err
 		}
-		var v Validation
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return fmt.Errorf("validation of cycle %s: %w", cycleID, err)
+		data := map[string]any{"action_id": it.ActionID, "type": it.Type, "object": it.Object, "metric": it.Metric, "before": it.Before, "after": c.after, "result": c.result}
+		if c.result == "regressed" && c.revert == "" {
+			data["undo"] = "none: this action type has no undo"
 		}
-		for _, it := range v.Items {
-			after, found := value(obs, it.Metric)
-			result := Classify(it.Before, after)
-			if !found {
-				result = "neutral"
-			}
-			if err := e.cfg.Store.RecordResult(tctx, q, it.ActionID, it.Type, result, e.cfg.Now()); err != nil {
+		if err := e.addEvent(tctx, q, "action.validated", cycleID, data); err != nil {
+			return err
+		}
+		if c.revert != "" {
+			if err := e.addEvent(tctx, q, "action.reverted", cycleID, map[string]any{"action_id": it.ActionID, "type": it.Type, "object": it.Object, "detail": c.revert}); err != nil {
 				return err
 			}
-			data := map[string]any{"action_id": it.ActionID, "type": it.Type, "object": it.Object, "metric": it.Metric, "before": it.Before, "after": after, "result": result}
-			if result == "regressed" {
-				data["undo"] = "none: this action type has no undo"
-			}
-			if err := e.addEvent(tctx, q, "action.validated", cycleID, data); err != nil {
-				return err
-			}
-			log.Info().Str("cycle_id", cycleID).Str("action", it.Type).Str("metric", it.Metric).Float64("before", it.Before).Float64("after", after).Str("result", result).Msg("action validated")
-			e.cfg.Metrics.ActionDone(it.Type, "validated_"+result)
 		}
+		log.Info().Str("cycle_id", cycleID).Str("action", it.Type).Str("metric", it.Metric).Float64("before", it.Before).Float64("after", c.after).Str("result", c.result).Str("reverted", c.revert).Msg("action validated")
+		e.cfg.Metrics.ActionDone(it.Type, "validated_"+c.result)
 	}
 	if err := tx.End(tctx, &broker.EndParams{Conversation: m.Conversation}); err != nil {
 		return err

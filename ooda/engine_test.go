@@ -593,3 +593,65 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// regressingTarget reports a WAL over the threshold, "checkpoints" it into
+// something worse, and can undo that.
+type regressingTarget struct {
+	store.Target
+	wal    atomic.Int64
+	undone atomic.Bool
+}
+
+func (r *regressingTarget) Observe(ctx context.Context) (store.Observation, error) {
+	o, err := r.Target.Observe(ctx)
+	for i := range o.Readings {
+		if o.Readings[i].Name == "wal_bytes" {
+			o.Readings[i].Value = float64(r.wal.Load())
+		}
+	}
+	return o, err
+}
+
+func (r *regressingTarget) Execute(ctx context.Context, action, object string) (store.Outcome, error) {
+	if action != "wal_checkpoint" {
+		return r.Target.Execute(ctx, action, object)
+	}
+	before := r.wal.Load()
+	r.wal.Store(before * 2)
+	return store.Outcome{Detail: "made it worse", Before: map[string]float64{"wal_bytes": float64(before)}}, nil
+}
+
+func (r *regressingTarget) Undo(_ context.Context, action, _ string) (store.Outcome, error) {
+	r.wal.Store(r.wal.Load() / 2)
+	r.undone.Store(true)
+	return store.Outcome{Detail: "restored the WAL for " + action}, nil
+}
+
+func TestRegressionIsReverted(t *testing.T) {
+	t.Parallel()
+	rt := &regressingTarget{}
+	rt.wal.Store(100 << 20)
+	bd := setup(t, func(c *ooda.Config) { rt.Target = c.Target; c.Target = rt; c.ValidationWindow = 100 * time.Millisecond })
+	bd.start()
+	ctx := context.Background()
+	res, _ := bd.engine.Trigger(ctx, ooda.TriggerParams{Reason: "regress"})
+	waitCycle(t, bd, res.CycleID)
+	var a store.Action
+	eventually(t, "the checkpoint to be validated", func() bool {
+		c, _ := bd.store.Cycle(ctx, res.CycleID)
+		a, _ = actionOf(c, "wal_checkpoint")
+		return a.Result != ""
+	})
+	if a.Result != "regressed" || a.Status != "reverted" || !strings.Contains(a.Detail, "reverted: restored the WAL for wal_checkpoint") || !rt.undone.Load() {
+		t.Fatalf("regressed action: %+v (undone %v)", a, rt.undone.Load())
+	}
+	if kinds := strings.Join(eventKinds(t, bd, res.CycleID), ","); !strings.Contains(kinds, "action.validated,action.reverted") {
+		t.Fatalf("events %s", kinds)
+	}
+	stats, _ := bd.store.ActionStats(ctx)
+	for _, s := range stats {
+		if s.Type == "wal_checkpoint" && s.Regressed != 1 {
+			t.Fatalf("stats: %+v", stats)
+		}
+	}
+}

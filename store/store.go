@@ -155,8 +155,9 @@ type Writer interface {
 	// handle fires; TakeValidation returns and removes it (ok=false: none).
 	AwaitValidation(ctx context.Context, q broker.Querier, handle, cycleID string, items json.RawMessage, now time.Time) error
 	TakeValidation(ctx context.Context, q broker.Querier, handle string) (cycleID string, items json.RawMessage, ok bool, err error)
-	// RecordResult stores an action's validation result and counts it for its type.
-	RecordResult(ctx context.Context, q broker.Querier, actionID, actionType, result string, now time.Time) error
+	// RecordResult stores an action's validation result and counts it for
+	// its type; a non-empty revertDetail also marks the action reverted.
+	RecordResult(ctx context.Context, q broker.Querier, actionID, actionType, result, revertDetail string, now time.Time) error
 	// DeleteEvents removes the published outbox events up to seq.
 	DeleteEvents(ctx context.Context, q broker.Querier, upToSeq int64) error
 }
@@ -172,6 +173,9 @@ type Reader interface {
 	ActionStats(ctx context.Context) ([]ActionStats, error)
 	// LastStart is when the newest cycle from source started (ok=false: never).
 	LastStart(ctx context.Context, source string) (t time.Time, ok bool, err error)
+	// PendingValidation returns what awaits validation on conversation handle
+	// (ok=false: nothing).
+	PendingValidation(ctx context.Context, handle string) (items json.RawMessage, ok bool, err error)
 	// Events returns up to n outbox events in order.
 	Events(ctx context.Context, n int) ([]Event, error)
 }

@@ -38,3 +38,9 @@ type Target interface {
 	// Describe says in words what Execute would do (for dry-run).
 	Describe(action, object string) string
 }
+
+// Undoer is implemented by targets whose actions can be reverted. Undo
+// reverts a regressed action; a target without it records the regression.
+type Undoer interface {
+	Undo(ctx context.Context, action, object string) (Outcome, error)
+}

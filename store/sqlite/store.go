@@ -455,7 +455,7 @@ func (s *Store) TakeValidation(ctx context.Context, q broker.Querier, handle str
 }
 
 // RecordResult implements store.Writer.
-func (s *Store) RecordResult(ctx context.Context, q broker.Querier, actionID, actionType, result string, now time.Time) error {
+func (s *Store) RecordResult(ctx context.Context, q broker.Querier, actionID, actionType, result, revertDetail string, now time.Time) error {
 	switch result {
 	case "improved", "neutral", "regressed":
 	default:
@@ -463,6 +463,11 @@ func (s *Store) RecordResult(ctx context.Context, q broker.Querier, actionID, ac
 	}
 	if _, err := q.ExecContext(ctx, `UPDATE ooda_action SET result = ?, validated_at = ? WHERE id = ?`, result, nanos(now), actionID); err != nil {
 		return fmt.Errorf("store: result of action %s: %w", actionID, err)
+	}
+	if revertDetail != "" {
+		if _, err := q.ExecContext(ctx, `UPDATE ooda_action SET status = 'reverted', detail = detail || '; reverted: ' || ? WHERE id = ?`, revertDetail, actionID); err != nil {
+			return fmt.Errorf("store: revert of action %s: %w", actionID, err)
+		}
 	}
 	// The column name comes from the switch above, never from input.
 	if _, err := q.ExecContext(ctx, `INSERT INTO ooda_action_stats (type, `+result+`) VALUES (?, 1)
@@ -488,4 +493,17 @@ func (s *Store) ActionStats(ctx context.Context) ([]store.ActionStats, error) {
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// PendingValidation implements store.Reader.
+func (s *Store) PendingValidation(ctx context.Context, handle string) (json.RawMessage, bool, error) {
+	var items string
+	err := s.r.QueryRowContext(ctx, `SELECT items FROM ooda_validation WHERE handle = ?`, handle).Scan(&items)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store: pending validation: %w", err)
+	}
+	return json.RawMessage(items), true, nil
 }
