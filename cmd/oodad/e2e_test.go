@@ -413,3 +413,107 @@ func readStream(t *testing.T, nc *nats.Conn) map[string]map[string]map[string]bo
 	}
 	return out
 }
+
+// TestKillNineAtEachStage aims each kill at one stage: a subscriber kills the
+// daemon the moment it sees the event that ends the previous stage, so the
+// kill lands while the next one runs (or just after). Every cycle still
+// completes exactly once, with each of its events once in the stream.
+func TestKillNineAtEachStage(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var ids []string
+	for _, after := range []string{"cycle.started", "observation", "orientation", "decision"} {
+		d := startDaemon(t, dir)
+		nc, err := nats.Connect(d.natsURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Earlier rounds' cycles resume first and publish too: the kill waits
+		// for this round's cycle, known by its reason.
+		reason := "killed after " + after
+		killed := make(chan string, 1)
+		var (
+			mu   sync.Mutex
+			mine string
+			once sync.Once
+		)
+		sub, err := nc.Subscribe("hartonomous.ooda.evt.>", func(m *nats.Msg) {
+			kind, cycle := strings.TrimPrefix(m.Subject, "hartonomous.ooda.evt."), m.Header.Get("ce-subject")
+			mu.Lock()
+			defer mu.Unlock()
+			if kind == "cycle.started" && strings.Contains(string(m.Data), `"reason":"`+reason+`"`) {
+				mine = cycle
+			}
+			if kind == after && cycle == mine && mine != "" {
+				once.Do(func() { _ = d.cmd.Process.Signal(syscall.SIGKILL); killed <- cycle })
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		// The kill may land before the daemon answers the trigger.
+		go d.oodactl(t, "trigger", "--reason", reason)
+		select {
+		case id := <-killed:
+			ids = append(ids, id)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no %s event of this round's cycle to kill on", after)
+		}
+		<-d.exited
+		_ = sub.Unsubscribe()
+		nc.Close()
+	}
+	d := startDaemon(t, dir)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, err := d.oodactl(t, "--json", "cycles", "--limit", "100")
+		if err != nil {
+			t.Fatalf("cycles: %v\n%s", err, out)
+		}
+		var cs []cycleJSON
+		if err := json.Unmarshal([]byte(out), &cs); err != nil {
+			t.Fatal(err)
+		}
+		done := 0
+		for _, c := range cs {
+			if c.Status == "completed" {
+				done++
+			} else if c.Status == "failed" {
+				t.Fatalf("cycle %s failed", c.ID)
+			}
+		}
+		if done == len(ids) && len(cs) == len(ids) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the restarts %d of %d cycles completed: %s", done, len(ids), out)
+		}
+		<-time.After(50 * time.Millisecond)
+	}
+	for {
+		out, _ := d.oodactl(t, "--json", "status")
+		if strings.Contains(out, `"outbox_depth":0`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox not drained: %s", out)
+		}
+		<-time.After(50 * time.Millisecond)
+	}
+	nc, err := nats.Connect(d.natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	byCycle := readStream(t, nc)
+	for _, id := range ids {
+		for _, k := range []string{"cycle.started", "observation", "orientation", "decision", "cycle.completed"} {
+			if n := len(byCycle[id][k]); n != 1 {
+				t.Errorf("cycle %s: %d distinct %s events, want 1", id, n, k)
+			}
+		}
+	}
+}
