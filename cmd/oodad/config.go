@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
+
+	"github.com/hartonomous/ooda/ooda"
 )
 
 // config is every setting of oodad run. Each has a flag and an environment
@@ -29,6 +32,8 @@ type config struct {
 	LogLevel    zerolog.Level
 	StopTimeout time.Duration
 	Validation  time.Duration
+	Policy      *ooda.PolicyFile // nil: defaults
+	PolicyPath  string
 }
 
 type setting struct {
@@ -43,6 +48,7 @@ var settings = []setting{
 	{"http", "OODA_HTTP_ADDR", "127.0.0.1:9464", "address of /healthz and /readyz; none turns HTTP off"},
 	{"schedule", "OODA_SCHEDULE", "@hourly", "cron schedule of optimisation cycles (5 fields or @hourly, @daily, @every 30m); none turns it off"},
 	{"dry-run", "OODA_DRY_RUN", "false", "decide but execute nothing; record what would have been done"},
+	{"policy", "OODA_POLICY_FILE", "", "policy file (JSON: dry_run, approval_ttl, thresholds; see README); empty: the defaults"},
 	{"log-level", "OODA_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"stop-timeout", "OODA_STOP_TIMEOUT", "20s", "how long shutdown may take before giving up on in-flight work"},
 	{"validation-window", "OODA_VALIDATION_WINDOW", "15m", "how long after an action the loop observes again to classify it (improved, neutral, regressed)"},
@@ -148,6 +154,20 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return c, settingError(s, v, "must be true or false")
 	}
 	c.DryRun = b
+
+	s, v = get("policy")
+	if v != "" {
+		f, err := os.Open(v)
+		if err != nil {
+			return c, settingError(s, v, "cannot read the policy file: "+err.Error())
+		}
+		p, err := ooda.LoadPolicy(f)
+		f.Close()
+		if err != nil {
+			return c, settingError(s, v, err.Error())
+		}
+		c.Policy, c.PolicyPath = &p, v
+	}
 
 	s, v = get("log-level")
 	switch v {

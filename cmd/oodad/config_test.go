@@ -41,6 +41,8 @@ func TestBadSettingsStopStartup(t *testing.T) {
 		{"NATS", []string{"--nats", "http://example"}, nil, []string{"--nats (OODA_NATS_URL)", "nats://host:port"}, ""},
 		{"StopTimeout", []string{"--stop-timeout", "0s"}, nil, []string{"--stop-timeout", "positive duration"}, ""},
 		{"Target", []string{"--target", "sqlserver://x"}, nil, []string{"--target", "only the state database"}, ""},
+		{"PolicyMissing", []string{"--policy", "/nonexistent/policy.json"}, nil, []string{"--policy (OODA_POLICY_FILE)", "/nonexistent/policy.json", "cannot read the policy file"}, ""},
+		{"PolicyInvalid", []string{"--policy", "../../ooda/testdata/policy-bad-fraction.json"}, nil, []string{"--policy", "policy-bad-fraction.json", "thresholds.free_pages_fraction = 2: must be between 0 and 1"}, ""},
 		{"ValidationWindow", nil, map[string]string{"OODA_VALIDATION_WINDOW": "10ms"}, []string{"--validation-window (OODA_VALIDATION_WINDOW)", `"10ms"`, "from 1s to 168h"}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -79,6 +81,10 @@ func TestSettingDefaultsAndPrecedence(t *testing.T) {
 	c, err = parseConfig([]string{"--dry-run=false", "--schedule", "none"}, env(map[string]string{"OODA_DRY_RUN": "true", "OODA_SCHEDULE": "@daily"}), &bytes.Buffer{})
 	if err != nil || c.DryRun || c.Schedule != nil {
 		t.Fatalf("flags over environment: %+v %v", c, err)
+	}
+	c, err = parseConfig([]string{"--policy", "../../ooda/testdata/policy-good.json"}, env(nil), &bytes.Buffer{})
+	if err != nil || c.Policy == nil || !c.Policy.DryRun {
+		t.Fatalf("a good policy file: %+v %v", c.Policy, err)
 	}
 	var help bytes.Buffer
 	parseConfig([]string{"--help"}, env(nil), &help)

@@ -115,14 +115,19 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 	var lastBeat atomic.Int64
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	engine, err := ooda.New(ooda.Config{Broker: b, Store: st, Reader: st, Target: target, Logger: log, DryRun: cfg.DryRun, ValidationWindow: cfg.Validation,
+	ecfg := ooda.Config{Broker: b, Store: st, Reader: st, Target: target, Logger: log, DryRun: cfg.DryRun, ValidationWindow: cfg.Validation,
 		Metrics: newMetrics(reg, b, st, nc),
 		Published: func() {
 			if relay != nil {
 				relay.Kick()
 			}
 		},
-		Heartbeat: func() { lastBeat.Store(time.Now().UnixNano()) }})
+		Heartbeat: func() { lastBeat.Store(time.Now().UnixNano()) }}
+	if cfg.Policy != nil {
+		cfg.Policy.Apply(&ecfg)
+		log.Info().Str("policy", cfg.PolicyPath).Bool("dry_run", ecfg.DryRun).Dur("approval_ttl", ecfg.ApprovalTTL).Interface("thresholds", ecfg.Thresholds).Msg("policy file applied")
+	}
+	engine, err := ooda.New(ecfg)
 	if err != nil {
 		return err
 	}
