@@ -181,7 +181,9 @@ func TestSchedulerHourly(t *testing.T) {
 		if f.count() != 0 {
 			t.Fatalf("fired at start with no missed run: %v", f.calls)
 		}
-		// The bubble's clock starts at midnight: the first tick is at 01:00.
+		// Inside the synctest bubble time is fake: Sleep advances it at once
+		// when every goroutine is blocked. The clock starts at midnight, so
+		// the first tick is at 01:00.
 		time.Sleep(time.Hour + time.Second)
 		synctest.Wait()
 		if f.count() != 1 {
