@@ -117,9 +117,7 @@ type Engine struct {
 type stage struct {
 	name       string
 	queue      string
-	service    string
-	next       Kind
-	nextTo     string
+	next       Kind // what the stage sends on; "" for the last stage
 	handle     func(context.Context, Envelope) (result, error)
 	quarantine atomic.Bool // the queue was healed: dead-letter its next message unread
 }
@@ -160,10 +158,10 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger.With().Str("component", "loop").Logger()}
 	e.stages = []*stage{
-		{name: "observe", queue: ObserveQueue, service: ObserveService, next: KindObservation, nextTo: OrientService, handle: e.observe},
-		{name: "orient", queue: OrientQueue, service: OrientService, next: KindOrientation, nextTo: DecideService, handle: e.orient},
-		{name: "decide", queue: DecideQueue, service: DecideService, next: KindDecision, nextTo: ActService, handle: e.decide},
-		{name: "act", queue: ActQueue, service: ActService, handle: e.act},
+		{name: "observe", queue: ObserveQueue, next: KindObservation, handle: e.observe},
+		{name: "orient", queue: OrientQueue, next: KindOrientation, handle: e.orient},
+		{name: "decide", queue: DecideQueue, next: KindDecision, handle: e.decide},
+		{name: "act", queue: ActQueue, handle: e.act},
 	}
 	return e, nil
 }
@@ -427,7 +425,7 @@ func (e *Engine) apply(ctx context.Context, tx broker.Tx, s *stage, m broker.Mes
 		}
 	}
 	if res.validate != nil {
-		if err := e.send(ctx, tx, ActService, ObserveService, KindAction, env.CycleID, env.Trace, res.validate); err != nil {
+		if err := e.send(ctx, tx, KindAction, env.CycleID, env.Trace, res.validate); err != nil {
 			return err
 		}
 	}
@@ -461,7 +459,7 @@ func (e *Engine) apply(ctx context.Context, tx broker.Tx, s *stage, m broker.Mes
 		return err
 	}
 	if res.next != nil {
-		if err := e.send(ctx, tx, s.service, s.nextTo, s.next, env.CycleID, env.Trace, res.next); err != nil {
+		if err := e.send(ctx, tx, s.next, env.CycleID, env.Trace, res.next); err != nil {
 			return err
 		}
 	}
@@ -472,8 +470,8 @@ func (e *Engine) apply(ctx context.Context, tx broker.Tx, s *stage, m broker.Mes
 	return tx.End(ctx, &broker.EndParams{Conversation: m.Conversation})
 }
 
-// send opens a dialog to the next stage and sends one envelope on it.
-func (e *Engine) send(ctx context.Context, tx broker.Tx, from, to string, kind Kind, cycleID, trace string, payload any) error {
+// send sends one envelope of kind on a new dialog along the kind's route.
+func (e *Engine) send(ctx context.Context, tx broker.Tx, kind Kind, cycleID, trace string, payload any) error {
 	p, err := json.Marshal(payload)
 	if err != nil {
 		return fmt.Errorf("ooda: %s payload: %w", kind, err)
@@ -482,6 +480,12 @@ func (e *Engine) send(ctx context.Context, tx broker.Tx, from, to string, kind K
 	if err != nil {
 		return err
 	}
+	return sendBody(ctx, tx, kind, body)
+}
+
+// sendBody sends an encoded body of kind on a new dialog along its route.
+func sendBody(ctx context.Context, tx broker.Tx, kind Kind, body []byte) error {
+	from, to := route(kind)
 	h, err := tx.BeginDialog(ctx, &broker.BeginDialogParams{From: from, To: to, Contract: ContractFor(kind)})
 	if err != nil {
 		return err
@@ -530,7 +534,7 @@ func (e *Engine) Trigger(ctx context.Context, p TriggerParams) (TriggerResult, e
 		if err := e.addEvent(ctx, q, "cycle.started", c.ID, map[string]any{"cycle_id": c.ID, "source": p.Source, "reason": p.Reason, "key": p.Key}); err != nil {
 			return err
 		}
-		return e.send(ctx, tx, TriggerService, ObserveService, KindTrigger, c.ID, "", Trigger{Source: p.Source, Reason: p.Reason, Key: p.Key})
+		return e.send(ctx, tx, KindTrigger, c.ID, "", Trigger{Source: p.Source, Reason: p.Reason, Key: p.Key})
 	})
 	if err != nil || !res.Started {
 		return res, err
@@ -618,7 +622,7 @@ func (e *Engine) decideApproval(ctx context.Context, id, status, by, reason stri
 			return fmt.Errorf("ooda: approval %q: stored hypothesis: %w", id, err)
 		}
 		d := Decisions{Approval: id, Decisions: []Decision{{Hypothesis: h, Verdict: VerdictApproved, Reason: fmt.Sprintf("approved by %s: %s", by, reason)}}}
-		return e.send(ctx, tx, DecideService, ActService, KindDecision, a.CycleID, "", d)
+		return e.send(ctx, tx, KindDecision, a.CycleID, "", d)
 	})
 	if err != nil {
 		return a, err
@@ -649,22 +653,11 @@ func (e *Engine) Redrive(ctx context.Context, id int64, by string) error {
 			return fmt.Errorf("%w: %v", ErrCannotRedrive, err)
 		}
 		queue = d.Queue
-		from := map[Kind]string{KindTrigger: TriggerService, KindObservation: ObserveService, KindOrientation: OrientService, KindDecision: DecideService}
-		to := map[Kind]string{KindTrigger: ObserveService, KindObservation: OrientService, KindOrientation: DecideService, KindDecision: ActService}
-		var kind Kind
-		for k := range from {
-			if k.MessageType() == d.MessageType {
-				kind = k
-			}
-		}
-		if kind == "" {
+		kind, ok := kindOf(d.MessageType)
+		if !ok {
 			return fmt.Errorf("%w: dead letter %d is a %q message, not one the loop sends", ErrCannotRedrive, id, d.MessageType)
 		}
-		h, err := tx.BeginDialog(ctx, &broker.BeginDialogParams{From: from[kind], To: to[kind], Contract: ContractFor(kind)})
-		if err != nil {
-			return err
-		}
-		if err := tx.Send(ctx, &broker.SendParams{Conversation: h, MessageType: d.MessageType, Body: d.Body}); err != nil {
+		if err := sendBody(ctx, tx, kind, d.Body); err != nil {
 			return err
 		}
 		env, _ := Decode(d.Body, e.cfg.MaxBodyBytes) // best effort: name the cycle

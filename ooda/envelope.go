@@ -37,6 +37,16 @@ func (k Kind) MessageType() string {
 
 func (k Kind) valid() bool { return k.MessageType() != "" }
 
+// kindOf returns the kind a Service Broker message type carries.
+func kindOf(messageType string) (Kind, bool) {
+	for _, k := range []Kind{KindTrigger, KindObservation, KindOrientation, KindDecision, KindAction} {
+		if k.MessageType() == messageType {
+			return k, true
+		}
+	}
+	return "", false
+}
+
 // Envelope is the body of every loop message: UTF-8 JSON, versioned.
 type Envelope struct {
 	V         int             `json:"v"`

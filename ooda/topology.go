@@ -46,3 +46,21 @@ func Topology() broker.Topology {
 	}
 	return t
 }
+
+// route is the dialog that carries kind k: from the service that produces it
+// to the one that consumes it. Every send of the loop goes this way.
+func route(k Kind) (from, to string) {
+	switch k {
+	case KindTrigger:
+		return TriggerService, ObserveService
+	case KindObservation:
+		return ObserveService, OrientService
+	case KindOrientation:
+		return OrientService, DecideService
+	case KindDecision: // the Decide stage's, and an operator's approval
+		return DecideService, ActService
+	case KindAction: // executed actions, to be validated after the window
+		return ActService, ObserveService
+	}
+	return "", ""
+}
