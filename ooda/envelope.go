@@ -1,11 +1,9 @@
 package ooda
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 )
 
@@ -75,13 +73,10 @@ func Decode(body []byte, maxBytes int) (Envelope, error) {
 	if len(body) > maxBytes {
 		return e, fmt.Errorf("%w: body of %d bytes is over the limit of %d", ErrPoison, len(body), maxBytes)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&e); err != nil {
-		return e, fmt.Errorf("%w: invalid envelope JSON: %v", ErrPoison, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	if err := strictJSON(body, &e); errors.Is(err, errTrailing) {
 		return e, fmt.Errorf("%w: data after the envelope", ErrPoison)
+	} else if err != nil {
+		return e, fmt.Errorf("%w: invalid envelope JSON: %v", ErrPoison, err)
 	}
 	switch {
 	case e.V != Version:
@@ -98,9 +93,7 @@ func Decode(body []byte, maxBytes int) (Envelope, error) {
 
 // decodePayload reads an envelope's payload strictly into v.
 func decodePayload(e Envelope, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(e.Payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictJSON(e.Payload, v); err != nil {
 		return fmt.Errorf("%w: %s payload: %v", ErrPoison, e.Kind, err)
 	}
 	return nil

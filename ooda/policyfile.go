@@ -1,7 +1,6 @@
 package ooda
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,13 +63,10 @@ func LoadPolicy(r io.Reader) (PolicyFile, error) {
 	if err != nil {
 		return p, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		return p, fmt.Errorf("%w: %v", ErrPolicy, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	if err := strictJSON(b, &p); errors.Is(err, errTrailing) {
 		return p, fmt.Errorf("%w: data after the policy object", ErrPolicy)
+	} else if err != nil {
+		return p, fmt.Errorf("%w: %v", ErrPolicy, err)
 	}
 	bad := func(field string, v any, rule string) error {
 		return fmt.Errorf("%w: %s = %v: %s", ErrPolicy, field, v, rule)
