@@ -169,6 +169,8 @@ type Reader interface {
 	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
 	Setting(ctx context.Context, name string) (string, bool, error)
 	OutboxDepth(ctx context.Context) (int64, error)
+	// DeadLetterCount counts the dead letters not yet redriven.
+	DeadLetterCount(ctx context.Context) (int64, error)
 	Approvals(ctx context.Context, limit int, now time.Time) ([]Approval, error)
 	ActionStats(ctx context.Context) ([]ActionStats, error)
 	// LastStart is when the newest cycle from source started (ok=false: never).

@@ -50,7 +50,7 @@ var (
 	descOldest   = prometheus.NewDesc("ooda_queue_oldest_message_age_seconds", "Age of the oldest message waiting in a queue (0 when empty).", []string{"queue"}, nil)
 	descEnabled  = prometheus.NewDesc("ooda_queue_receive_enabled", "1 while a queue accepts RECEIVE; 0 once the poison rule disabled it.", []string{"queue"}, nil)
 	descOutbox   = prometheus.NewDesc("ooda_outbox_events", "Events committed and not yet published to NATS (the outbox lag).", nil, nil)
-	descDead     = prometheus.NewDesc("ooda_dead_letters", "Dead letters recorded (the latest 1000 at most).", nil, nil)
+	descDead     = prometheus.NewDesc("ooda_dead_letters", "Dead letters waiting (recorded and not redriven).", nil, nil)
 	descNATS     = prometheus.NewDesc("ooda_nats_connected", "1 while the NATS connection is up.", nil, nil)
 	descScrapeOK = prometheus.NewDesc("ooda_scrape_ok", "1 if reading the state for this scrape worked.", nil, nil)
 	descSQL      = prometheus.NewDesc("ooda_sql_statements_total", "SQL statements the embedded engine ran (zero growth while idle: it waits on signals, not polls).", nil, nil)
@@ -105,8 +105,8 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		ok = 0
 	}
-	if ds, err := c.r.DeadLetters(ctx, 1000); err == nil {
-		ch <- prometheus.MustNewConstMetric(descDead, prometheus.GaugeValue, float64(len(ds)))
+	if n, err := c.r.DeadLetterCount(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(descDead, prometheus.GaugeValue, float64(n))
 	} else {
 		ok = 0
 	}

@@ -337,6 +337,15 @@ func (s *Store) Setting(ctx context.Context, name string) (string, bool, error) 
 	return v, true, nil
 }
 
+// DeadLetterCount implements store.Reader.
+func (s *Store) DeadLetterCount(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM ooda_dead_letter WHERE redriven_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: dead letters: %w", err)
+	}
+	return n, nil
+}
+
 // OutboxDepth implements store.Reader.
 func (s *Store) OutboxDepth(ctx context.Context) (int64, error) {
 	var n int64

@@ -211,10 +211,16 @@ func deadLetters(t *testing.T, b broker.Broker, s Store) {
 	if err != nil || len(ds) != 1 || ds[0].ID != id || string(ds[0].Body) != "body" || ds[0].Attempts != 3 || ds[0].RedrivenAt != nil {
 		t.Fatalf("dead letters: %+v %v", ds, err)
 	}
+	if n, err := s.DeadLetterCount(ctx); err != nil || n != 1 {
+		t.Fatalf("dead letters waiting: %d %v", n, err)
+	}
 	write(t, b, func(q broker.Querier) error {
 		_, err := s.MarkRedriven(ctx, q, id, t0)
 		return err
 	})
+	if n, _ := s.DeadLetterCount(ctx); n != 0 {
+		t.Fatalf("dead letters waiting after the redrive: %d", n)
+	}
 	write(t, b, func(q broker.Querier) error {
 		if _, err := s.MarkRedriven(ctx, q, id, t0); err == nil || !strings.Contains(err.Error(), "already redriven") {
 			t.Errorf("redriving twice: %v", err)
