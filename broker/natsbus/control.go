@@ -93,80 +93,28 @@ func AddControl(nc *nats.Conn, version string, c Controller) (micro.Service, err
 	}
 	g := svc.AddGroup(ControlPrefix)
 	endpoints := map[string]func(context.Context, []byte) (any, error){
-		"trigger": func(ctx context.Context, body []byte) (any, error) {
-			var r TriggerRequest
-			if err := decode(body, &r); err != nil {
-				return nil, err
-			}
-			return c.Trigger(ctx, r)
-		},
-		"status": func(ctx context.Context, _ []byte) (any, error) { return c.Status(ctx) },
-		"cycles": func(ctx context.Context, body []byte) (any, error) {
-			var r ListRequest
-			if err := decode(body, &r); err != nil {
-				return nil, err
-			}
-			return c.Cycles(ctx, limit(r.Limit))
-		},
-		"cycle": func(ctx context.Context, body []byte) (any, error) {
-			var r CycleRequest
-			if err := decode(body, &r); err != nil {
-				return nil, err
-			}
+		"trigger": with(c.Trigger),
+		"status":  func(ctx context.Context, _ []byte) (any, error) { return c.Status(ctx) },
+		"cycles":  with(func(ctx context.Context, r ListRequest) (any, error) { return c.Cycles(ctx, limit(r.Limit)) }),
+		"cycle": with(func(ctx context.Context, r CycleRequest) (any, error) {
 			if r.ID == "" {
 				return nil, fmt.Errorf("%w: id is required", ErrBadRequest)
 			}
 			return c.Cycle(ctx, r.ID)
-		},
-		"pause": func(ctx context.Context, body []byte) (any, error) {
-			var r PauseRequest
-			if err := decode(body, &r); err != nil {
-				return nil, err
-			}
+		}),
+		"pause": with(func(ctx context.Context, r PauseRequest) (any, error) {
 			return map[string]bool{"paused": true}, c.Pause(ctx, r)
-		},
-		"resume": func(ctx context.Context, body []byte) (any, error) {
-			var r PauseRequest
-			if err := decode(body, &r); err != nil {
-				return nil, err
-			}
+		}),
+		"resume": with(func(ctx context.Context, r PauseRequest) (any, error) {
 			return map[string]bool{"paused": false}, c.Resume(ctx, r)
-		},
-		"redrive": func(ctx context.Context, body []byte) (any, error) {
-			var r RedriveRequest
-			if err := decode(body, &r); err != nil {
-				return nil, err
-			}
+		}),
+		"redrive": with(func(ctx context.Context, r RedriveRequest) (any, error) {
 			return map[string]int64{"redriven": r.ID}, c.Redrive(ctx, r)
-		},
-		"approvals": func(ctx context.Context, body []byte) (any, error) {
-			var r ListRequest
-			if err := decode(body, &r); err != nil {
-				return nil, err
-			}
-			return c.Approvals(ctx, limit(r.Limit))
-		},
-		"approve": func(ctx context.Context, body []byte) (any, error) {
-			var r ApprovalRequest
-			if err := decode(body, &r); err != nil {
-				return nil, err
-			}
-			return c.Approve(ctx, r)
-		},
-		"reject": func(ctx context.Context, body []byte) (any, error) {
-			var r ApprovalRequest
-			if err := decode(body, &r); err != nil {
-				return nil, err
-			}
-			return c.Reject(ctx, r)
-		},
-		"deadletters": func(ctx context.Context, body []byte) (any, error) {
-			var r ListRequest
-			if err := decode(body, &r); err != nil {
-				return nil, err
-			}
-			return c.DeadLetters(ctx, limit(r.Limit))
-		},
+		}),
+		"approvals":   with(func(ctx context.Context, r ListRequest) (any, error) { return c.Approvals(ctx, limit(r.Limit)) }),
+		"approve":     with(c.Approve),
+		"reject":      with(c.Reject),
+		"deadletters": with(func(ctx context.Context, r ListRequest) (any, error) { return c.DeadLetters(ctx, limit(r.Limit)) }),
 	}
 	for name, fn := range endpoints {
 		handler := micro.HandlerFunc(func(req micro.Request) {
@@ -192,6 +140,18 @@ func AddControl(nc *nats.Conn, version string, c Controller) (micro.Service, err
 		}
 	}
 	return svc, nil
+}
+
+// with adapts a handler of a typed request to the raw request body, which
+// it decodes strictly.
+func with[Req, Res any](fn func(context.Context, Req) (Res, error)) func(context.Context, []byte) (any, error) {
+	return func(ctx context.Context, body []byte) (any, error) {
+		var r Req
+		if err := decode(body, &r); err != nil {
+			return nil, err
+		}
+		return fn(ctx, r)
+	}
 }
 
 func limit(n int) int {
