@@ -34,7 +34,8 @@ type Config struct {
 	Batch1Messages int
 	// BodyBytes is the size of each message body. Default 200.
 	BodyBytes int
-	// Only, if set, runs only these benchmark ids (B1, B2, B3).
+	// Only, if set, runs only these benchmark ids (B1–B4); the environment
+	// (fdatasync, versions) is measured always.
 	Only []string
 	// Progress receives a line as each arm starts. Default: discarded.
 	Progress io.Writer
