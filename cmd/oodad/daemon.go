@@ -81,6 +81,9 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 		log.Info().Str("url", url).Msg("embedded NATS server listening")
 	}
 	var relay *natsbus.Relay
+	// The reconnect handler may run before relay is set (NATS coming up
+	// while the stream is being set up): it reads the relay through this.
+	var liveRelay atomic.Pointer[natsbus.Relay]
 	var stopping atomic.Bool
 	if url != "none" {
 		nc, err = nats.Connect(url, nats.Name("oodad"), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
@@ -91,7 +94,9 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 			}),
 			nats.ReconnectHandler(func(c *nats.Conn) {
 				log.Info().Str("url", c.ConnectedUrlRedacted()).Msg("NATS reconnected")
-				relay.Kick()
+				if r := liveRelay.Load(); r != nil {
+					r.Kick()
+				}
 			}))
 		if err != nil {
 			return fmt.Errorf("nats %s: %w", redact(url), err)
@@ -110,6 +115,7 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 			Trim: func(ctx context.Context, upTo int64) error {
 				return broker.InTx(ctx, b, func(_ broker.Tx, q broker.Querier) error { return st.DeleteEvents(ctx, q, upTo) })
 			}})
+		liveRelay.Store(relay)
 	}
 
 	var lastBeat atomic.Int64
