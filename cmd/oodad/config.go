@@ -21,8 +21,9 @@ import (
 // config is every setting of oodad run. Each has a flag and an environment
 // variable (the systemd EnvironmentFile); the flag wins.
 type config struct {
-	StateDir    string        // from --state sqlite://DIR
-	TargetDSN   string        // empty: the state database
+	StateDir    string        // local files: the SQLite state, the embedded NATS store
+	StateDSN    string        // sqlserver://…: the state is on SQL Server (empty: SQLite in StateDir)
+	TargetDSN   string        // sqlserver://…; empty: the state database
 	NATSURL     string        // empty: embedded; "none": off
 	NATSListen  string        // embedded server address
 	HTTPAddr    string        // health endpoints; "none": off
@@ -41,8 +42,8 @@ type setting struct {
 }
 
 var settings = []setting{
-	{"state", "OODA_STATE_DSN", "", "state backend: sqlite://DIR (default: sqlite:// in $STATE_DIRECTORY, else ./ooda-data)"},
-	{"target", "OODA_TARGET_DSN", "", "target to optimise (default: the state database itself)"},
+	{"state", "OODA_STATE_DSN", "", "state backend: sqlite://DIR or sqlserver://user:password@host:port?database=NAME (default: sqlite:// in $STATE_DIRECTORY, else ./ooda-data)"},
+	{"target", "OODA_TARGET_DSN", "", "target to optimise: sqlserver://… (default: the state database itself)"},
 	{"nats", "OODA_NATS_URL", "", "NATS URL; empty starts an embedded server; none turns NATS off"},
 	{"nats-listen", "OODA_NATS_LISTEN", "127.0.0.1:4222", "listen address of the embedded NATS server"},
 	{"http", "OODA_HTTP_ADDR", "127.0.0.1:9464", "address of /healthz and /readyz; none turns HTTP off"},
@@ -91,24 +92,34 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	var c config
 
 	s, v := get("state")
+	c.StateDir = "ooda-data"
+	if d := getenv("STATE_DIRECTORY"); d != "" {
+		c.StateDir = strings.Split(d, ":")[0] // systemd may list several
+	}
 	switch {
 	case v == "" || v == "sqlite://":
-		c.StateDir = "ooda-data"
-		if d := getenv("STATE_DIRECTORY"); d != "" {
-			c.StateDir = strings.Split(d, ":")[0] // systemd may list several
-		}
 	case strings.HasPrefix(v, "sqlite://"):
 		c.StateDir = strings.TrimPrefix(v, "sqlite://")
 	case strings.HasPrefix(v, "sqlserver://"):
-		return c, settingError(s, redact(v), "the SQL Server state backend is not built yet; use sqlite://DIR")
+		if err := checkSQLServerDSN(v); err != nil {
+			return c, settingError(s, redact(v), err.Error())
+		}
+		c.StateDSN = v
 	default:
-		return c, settingError(s, redact(v), "must be sqlite://DIR")
+		return c, settingError(s, redact(v), "must be sqlite://DIR or sqlserver://user:password@host:port?database=NAME")
 	}
 	c.StateDir = filepath.Clean(c.StateDir)
 
 	s, v = get("target")
-	if v != "" {
-		return c, settingError(s, redact(v), "only the state database can be the target in this version; leave it empty")
+	switch {
+	case v == "":
+	case strings.HasPrefix(v, "sqlserver://"):
+		if err := checkSQLServerDSN(v); err != nil {
+			return c, settingError(s, redact(v), err.Error())
+		}
+		c.TargetDSN = v
+	default:
+		return c, settingError(s, redact(v), "must be sqlserver://user:password@host:port?database=NAME, or empty for the state database itself")
 	}
 
 	s, v = get("nats")
@@ -191,6 +202,25 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	c.Validation = d
 	return c, nil
+}
+
+// checkSQLServerDSN checks what can be checked before connecting: the URL
+// form, a host, a database, and no "connection timeout", which go-mssqldb
+// applies to every read and which would break any WAITFOR longer than it.
+func checkSQLServerDSN(v string) error {
+	u, err := url.Parse(v)
+	switch {
+	case err != nil:
+		return fmt.Errorf("not a URL: %v", err)
+	case u.Host == "":
+		return fmt.Errorf("names no host; use sqlserver://user:password@host:port?database=NAME")
+	case u.Query().Get("database") == "":
+		return fmt.Errorf("names no database; add ?database=NAME (the daemon never works in master)")
+	}
+	if t := u.Query().Get("connection timeout"); t != "" && t != "0" {
+		return fmt.Errorf("connection timeout=%s would break every WAITFOR (RECEIVE) longer than it; leave it unset (0): the daemon bounds each call with its own deadline", t)
+	}
+	return nil
 }
 
 // redact hides the password of a URL-shaped setting.

@@ -24,11 +24,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/hartonomous/ooda/broker"
-	"github.com/hartonomous/ooda/broker/embedded"
 	"github.com/hartonomous/ooda/broker/natsbus"
 	"github.com/hartonomous/ooda/ooda"
 	"github.com/hartonomous/ooda/store"
-	"github.com/hartonomous/ooda/store/sqlite"
 )
 
 // newLogger writes JSON lines to w. The stage loops, the relay and NATS
@@ -47,23 +45,13 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 	notify := newNotifier(getenv)
 	start := time.Now()
 
-	b, err := embedded.Open(ctx, embedded.Options{Dir: cfg.StateDir, Topology: ooda.Topology(), Logger: &log})
+	be, err := openBackends(ctx, cfg, &log)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
-	dbPath := filepath.Join(b.Dir(), embedded.DatabaseFile)
-	st, err := sqlite.Open(dbPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	target, err := sqlite.OpenTarget(dbPath, 0)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	log.Info().Str("state", "sqlite://"+b.Dir()).Str("target", target.Name()).Bool("dry_run", cfg.DryRun).Msg("state opened")
+	defer be.Close()
+	b, st, target := be.broker, be.store, be.target
+	log.Info().Str("state", be.state).Str("target", target.Name()).Bool("dry_run", cfg.DryRun).Msg("state opened")
 
 	// NATS: embedded, external, or off.
 	var (
@@ -73,7 +61,7 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 		url = cfg.NATSURL
 	)
 	if url == "" {
-		ns, url, err = natsbus.StartEmbedded(natsbus.EmbeddedOptions{Listen: cfg.NATSListen, StoreDir: filepath.Join(b.Dir(), "nats")})
+		ns, url, err = natsbus.StartEmbedded(natsbus.EmbeddedOptions{Listen: cfg.NATSListen, StoreDir: filepath.Join(cfg.StateDir, "nats")})
 		if err != nil {
 			return err
 		}
@@ -172,9 +160,15 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		defer srv.Close()
 	}
+	if cfg.Schedule != nil && be.runLeader != nil {
+		// Several daemons may share a SQL Server state: one of them, the
+		// leader, fires the schedules.
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = be.runLeader(loopCtx) }()
+	}
 	if cfg.Schedule != nil {
 		sch := &scheduler{schedule: cfg.Schedule, spec: cfg.ScheduleRaw, trigger: engine.Trigger,
-			lastRun: func(ctx context.Context) (time.Time, bool, error) { return st.LastStart(ctx, "schedule") }, log: log.With().Str("component", "scheduler").Logger(), now: time.Now}
+			lastRun: func(ctx context.Context) (time.Time, bool, error) { return st.LastStart(ctx, "schedule") }, leading: be.leading, log: log.With().Str("component", "scheduler").Logger(), now: time.Now}
 		wg.Add(1)
 		go func() { defer wg.Done(); sch.Run(loopCtx) }()
 	}
@@ -274,8 +268,8 @@ func serveHTTP(addr string, ctl *controller, ready <-chan struct{}, reg *prometh
 // controller answers the control service.
 type controller struct {
 	engine  *ooda.Engine
-	store   *sqlite.Store
-	broker  *embedded.Broker
+	store   stateStore
+	broker  broker.Broker
 	nc      *nats.Conn
 	started time.Time
 }
