@@ -76,7 +76,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return config{}, err
+		return config{}, flagError(err)
 	}
 	if fs.NArg() > 0 {
 		return config{}, usageError{fmt.Errorf("run: unexpected argument %q", fs.Arg(0))}
@@ -92,23 +92,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	var c config
 
 	s, v := get("state")
-	c.StateDir = "ooda-data"
-	if d := getenv("STATE_DIRECTORY"); d != "" {
-		c.StateDir = strings.Split(d, ":")[0] // systemd may list several
+	var err error
+	if c.StateDir, c.StateDSN, err = parseState(v, getenv); err != nil {
+		return c, settingError(s, redact(v), err.Error())
 	}
-	switch {
-	case v == "" || v == "sqlite://":
-	case strings.HasPrefix(v, "sqlite://"):
-		c.StateDir = strings.TrimPrefix(v, "sqlite://")
-	case strings.HasPrefix(v, "sqlserver://"):
-		if err := checkSQLServerDSN(v); err != nil {
-			return c, settingError(s, redact(v), err.Error())
-		}
-		c.StateDSN = v
-	default:
-		return c, settingError(s, redact(v), "must be sqlite://DIR or sqlserver://user:password@host:port?database=NAME")
-	}
-	c.StateDir = filepath.Clean(c.StateDir)
 
 	s, v = get("target")
 	switch {
@@ -202,6 +189,28 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	c.Validation = d
 	return c, nil
+}
+
+// parseState reads the state setting: the SQLite directory, or a SQL Server
+// DSN (and then the directory of local files such as the embedded NATS store).
+func parseState(v string, getenv func(string) string) (dir, dsn string, err error) {
+	dir = "ooda-data"
+	if d := getenv("STATE_DIRECTORY"); d != "" {
+		dir = strings.Split(d, ":")[0] // systemd may list several
+	}
+	switch {
+	case v == "" || v == "sqlite://":
+	case strings.HasPrefix(v, "sqlite://"):
+		dir = strings.TrimPrefix(v, "sqlite://")
+	case strings.HasPrefix(v, "sqlserver://"):
+		if err := checkSQLServerDSN(v); err != nil {
+			return "", "", err
+		}
+		dsn = v
+	default:
+		return "", "", fmt.Errorf("must be sqlite://DIR or sqlserver://user:password@host:port?database=NAME")
+	}
+	return filepath.Clean(dir), dsn, nil
 }
 
 // checkSQLServerDSN checks what can be checked before connecting: the URL

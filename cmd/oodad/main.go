@@ -1,6 +1,6 @@
 // Command oodad is the Hartonomous OODA daemon: it runs the OODA loop over
 // its state database (oodad run, the default), applies the schema (oodad
-// migrate), and measures the queue engine (oodad bench).
+// migrate), checks it (oodad verify), and measures the queue engine (oodad bench).
 package main
 
 import (
@@ -20,20 +20,27 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "oodad:", err)
-		}
-		var u usageError
-		if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp): // help was asked for and printed
+	case errors.As(err, new(usageError)):
+		fmt.Fprintln(os.Stderr, "oodad:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "oodad:", err)
 		os.Exit(1)
 	}
 }
 
 // usageError is a mistake in the command line: exit status 2.
 type usageError struct{ error }
+
+// flagError makes a flag parsing error a usage error; --help stays ErrHelp.
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return usageError{err}
+}
 
 const usage = `oodad — the Hartonomous OODA daemon
 
@@ -42,7 +49,9 @@ Usage:
 
 Commands:
   run       run the OODA loop (the default when no command is given)
-  migrate   create or upgrade the state database, then exit
+  migrate   create or upgrade the state database, then exit (SQL Server: --dry-run prints the SQL)
+  verify    check the state database as run does at start (SQL Server: broker, objects,
+            permissions, schema version); exit status 1 if a check fails
   bench     measure the queue engine (benchmarks B1–B3) against same-run references
   version   print the version
   help      print this help
@@ -59,6 +68,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDaemon(ctx, args[1:], getenv, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
+	case "verify":
+		return runVerify(ctx, args[1:], getenv, stdout, stderr)
 	case "nats-server": // the reference process of benchmark B5; not listed in the help
 		return runNATSServer(ctx, args[1:])
 	case "bench":
