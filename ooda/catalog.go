@@ -79,6 +79,9 @@ type Thresholds struct {
 	WALBytes          float64       // 64 MiB
 	OptimizeEvery     time.Duration // 24h since the last PRAGMA optimize
 	BacklogAge        time.Duration // 5 min
+	// SQLServer are the thresholds of the SQL Server target's rules; zero
+	// fields take their defaults (catalog_mssql.go).
+	SQLServer SQLServerThresholds
 }
 
 // DefaultThresholds are the catalog's defaults.
@@ -89,6 +92,9 @@ func DefaultThresholds() Thresholds {
 // Orient applies the rules to an observation. It is pure: the same
 // observation and thresholds give the same hypotheses.
 func Orient(o Observation, th Thresholds) []Hypothesis {
+	if o.Target == SQLServerTarget {
+		return OrientSQLServer(o, th.SQLServer)
+	}
 	var hs []Hypothesis
 	add := func(rule, object, evidence, action string, tier int, conf float64) {
 		hs = append(hs, Hypothesis{ID: fmt.Sprintf("%s:%s", rule, object), Rule: rule, Object: object, Evidence: evidence, Confidence: conf, Action: action, Tier: tier})

@@ -1,0 +1,163 @@
+package ooda
+
+import (
+	"testing"
+	"time"
+)
+
+type rd struct {
+	name, object string
+	value        float64
+}
+
+func sqlObs(rs ...rd) Observation {
+	o := Observation{Target: SQLServerTarget}
+	for _, r := range rs {
+		o.Readings = append(o.Readings, Reading{Name: r.name, Object: r.object, Value: r.value})
+	}
+	return o
+}
+
+// TestSQLServerRulesAtTheirThresholds checks every SQL Server rule just
+// below, at and just above its threshold, with the catalog's tiers.
+func TestSQLServerRulesAtTheirThresholds(t *testing.T) {
+	t.Parallel()
+	const ix, st, q = "dbo.Orders.IX_Orders_Date", "dbo.Orders.ST_Date", "query:7:plan:3"
+	day := (24 * time.Hour).Seconds()
+	stats := func(mods, rows, age float64) []rd {
+		return []rd{{sqlStatsModified, st, mods}, {sqlStatsRows, st, rows}, {sqlStatsAge, st, age}}
+	}
+	frag := func(pct, pages float64) []rd { return []rd{{sqlFragmentation, ix, pct}, {sqlIndexPages, ix, pages}} }
+	regr := func(ratio, execs, auto float64) []rd {
+		return []rd{{sqlRegression, q, ratio}, {sqlRecentExecs, q, execs}, {sqlAutoForcePlan, "database", auto}}
+	}
+	const mi = "dbo.Orders.IX_ooda_Orders_0badcafe"
+	missing := func(impact, writes float64) []rd {
+		return []rd{{sqlMissingImpact, mi, impact}, {sqlMissingWrites, mi, writes}}
+	}
+	unused := func(reads, writes, window float64) []rd {
+		return []rd{{sqlOodaReads, mi, reads}, {sqlOodaWrites, mi, writes}, {sqlUsageWindow, "database", window}}
+	}
+	qs := func(full, maxMB float64) []rd {
+		return []rd{{sqlQSReadOnlyFull, "query_store", full}, {sqlQSMaxMB, "query_store", maxMB}}
+	}
+	for _, c := range []struct {
+		name     string
+		readings []rd
+		action   string // "" = no hypothesis
+		tier     int
+		object   string // "" = the readings' first object
+	}{
+		{"StatsBelowMinimum", stats(499, 1000, 0), "", 0, ""},
+		{"StatsAtMinimum", stats(500, 1000, 0), SQLUpdateStatistics, 1, st},
+		{"StatsBelowFraction", stats(1999, 10000, 0), "", 0, ""},
+		{"StatsAtFraction", stats(2000, 10000, 0), SQLUpdateStatistics, 1, st},
+		{"StatsYoungerThanPolicy", stats(1, 1e6, 7*day-1), "", 0, ""},
+		{"StatsAtPolicyAge", stats(1, 1e6, 7*day), SQLUpdateStatistics, 1, st},
+		{"StatsNeverUpdatedButUnmodified", stats(0, 1e6, 1e18), "", 0, ""},
+		{"StatsNeverUpdatedAndModified", stats(1, 1e6, 1e18), SQLUpdateStatistics, 1, st},
+		{"FragBelowReorganize", frag(4.99, 5000), "", 0, ""},
+		{"FragAtReorganize", frag(5, 5000), SQLReorganizeIndex, 1, ix},
+		{"FragAtRebuildBoundary", frag(30, 5000), SQLReorganizeIndex, 1, ix},
+		{"FragAboveRebuild", frag(30.01, 5000), SQLRebuildIndex, 2, ix},
+		{"FragSmallIndex", frag(90, 999), "", 0, ""},
+		{"FragAtMinPages", frag(90, 1000), SQLRebuildIndex, 2, ix},
+		{"RegressionBelow", regr(1.99, 100, 0), "", 0, ""},
+		{"RegressionAt", regr(2, 100, 0), SQLForcePlan, 2, q},
+		{"RegressionFewExecutions", regr(5, 9, 0), "", 0, ""},
+		{"RegressionAtMinExecutions", regr(5, 10, 0), SQLForcePlan, 2, q},
+		{"RegressionAutoTuningOn", regr(5, 100, 1), "", 0, ""},
+		{"MissingAtThreshold", missing(1000, 0.1), "", 0, ""},
+		{"MissingAbove", missing(1000.5, 0.1), SQLCreateIndex, 2, mi},
+		{"MissingWriteHeavyAtLimit", missing(5000, 0.5), SQLCreateIndex, 2, mi},
+		{"MissingWriteHeavyAbove", missing(5000, 0.51), "", 0, ""},
+		{"UnusedShortWindow", unused(0, 5, 7*day-1), "", 0, ""},
+		{"UnusedAtWindow", unused(0, 5, 7*day), SQLDropOodaIndex, 2, mi},
+		{"UnusedButRead", unused(1, 5, 30*day), "", 0, ""},
+		{"UnusedNoWrites", unused(0, 0, 30*day), "", 0, ""},
+		{"QueryStoreNotFull", qs(0, 1000), "", 0, ""},
+		{"QueryStoreFull", qs(1, 1000), SQLRaiseQueryStore, 1, "query_store:max_mb=1000"},
+		{"QueryStoreFullJustBelowCap", qs(1, 10239), SQLRaiseQueryStore, 1, "query_store:max_mb=10239"},
+		{"QueryStoreFullAtCap", qs(1, 10240), SQLAlertQueryStoreAtCap, 0, "query_store"},
+		{"QueueEnabled", []rd{{sqlQueueEnabled, "ooda.ActQueue", 1}}, "", 0, ""},
+		{"QueueDisabled", []rd{{sqlQueueEnabled, "ooda.ActQueue", 0}}, SQLAlertDisabledQueue, 0, "ooda.ActQueue"},
+		{"TransmissionAtAge", []rd{{sqlTransmissionAge, "//S: Error 8489", 300}}, "", 0, ""},
+		{"TransmissionAboveAge", []rd{{sqlTransmissionAge, "//S: Error 8489", 301}}, SQLAlertTransmission, 0, "//S: Error 8489"},
+		{"TransmissionInFlight", []rd{{sqlTransmissionAge, "//S: ", 3000}}, "", 0, ""},
+		{"EndpointsNone", []rd{{sqlExpired, "//Hartonomous/OODA/ActService", 0}}, "", 0, ""},
+		{"EndpointsExpired", []rd{{sqlExpired, "//Hartonomous/OODA/ActService", 1}}, SQLEndConversations, 1, "//Hartonomous/OODA/ActService"},
+		{"SensorFailed", []rd{{sqlSensorFailed, "waits: permission denied", 1}}, SQLAlertSensorFailed, 0, "waits: permission denied"},
+		{"TuningRecommendation", []rd{{sqlTuningScore, q, 80}}, SQLForcePlan, 2, q},
+		{"TuningRecommendationAutoOn", []rd{{sqlTuningScore, q, 80}, {sqlAutoForcePlan, "database", 1}}, "", 0, ""},
+		{"TuningAndRegressionSamePlan", append(regr(3, 100, 0), rd{sqlTuningScore, q, 80}), SQLForcePlan, 2, q},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			hs := Orient(sqlObs(c.readings...), DefaultThresholds())
+			if c.action == "" {
+				if len(hs) != 0 {
+					t.Fatalf("hypotheses %+v, want none", hs)
+				}
+				return
+			}
+			if len(hs) != 1 {
+				t.Fatalf("hypotheses %+v, want one %s", hs, c.action)
+			}
+			h := hs[0]
+			if h.Action != c.action || h.Tier != c.tier || h.Object != c.object || h.Evidence == "" || h.Confidence <= 0 || h.Confidence > 1 {
+				t.Fatalf("hypothesis %+v, want %s tier %d on %s with evidence and a confidence in (0, 1]", h, c.action, c.tier, c.object)
+			}
+		})
+	}
+}
+
+// TestSQLServerRulesAreNotEmbeddedRules: the embedded rules never fire on a
+// SQL Server observation and the SQL Server rules never on an embedded one,
+// even when reading names could collide.
+func TestSQLServerRulesAreNotEmbeddedRules(t *testing.T) {
+	t.Parallel()
+	o := sqlObs(rd{"wal_bytes", "main", 1e12}, rd{"cycles_beyond_retention", "cycles", 5})
+	if hs := Orient(o, DefaultThresholds()); len(hs) != 0 {
+		t.Fatalf("embedded rules fired on a SQL Server observation: %+v", hs)
+	}
+	e := Observation{Target: "embedded", Readings: []Reading{{Name: sqlExpired, Object: "//S", Value: 9}}}
+	if hs := Orient(e, DefaultThresholds()); len(hs) != 0 {
+		t.Fatalf("SQL Server rules fired on an embedded observation: %+v", hs)
+	}
+}
+
+func TestSQLServerThresholdsFromPolicy(t *testing.T) {
+	t.Parallel()
+	th := DefaultThresholds()
+	th.SQLServer.RebuildAbove = 50 // everything else stays at its default
+	hs := Orient(sqlObs(rd{sqlFragmentation, "dbo.T.IX", 40}, rd{sqlIndexPages, "dbo.T.IX", 2000}), th)
+	if len(hs) != 1 || hs[0].Action != SQLReorganizeIndex {
+		t.Fatalf("with rebuild above 50 %%, 40 %% gave %+v, want reorganize", hs)
+	}
+	if d := DefaultSQLServerThresholds(); d.RebuildAbove != 30 || d.ReorganizeFrom != 5 || d.StatsMinModifications != 500 || d.MissingIndexImpact != 1000 {
+		t.Fatalf("defaults %+v differ from the catalog", d)
+	}
+}
+
+// TestValueForMatchesTheActionsObject: per-object readings are compared
+// for the object the action changed, never another object's reading.
+func TestValueForMatchesTheActionsObject(t *testing.T) {
+	t.Parallel()
+	o := sqlObs(rd{sqlFragmentation, "dbo.A.IX", 40}, rd{sqlFragmentation, "dbo.B.IX", 3}, rd{sqlQSReadOnlyFull, "query_store", 0})
+	for _, c := range []struct {
+		name, object string
+		want         float64
+		found        bool
+	}{
+		{sqlFragmentation, "dbo.B.IX", 3, true},
+		{sqlFragmentation, "dbo.A.IX", 40, true},
+		{sqlFragmentation, "dbo.C.IX", 0, false},
+		{sqlQSReadOnlyFull, "query_store:max_mb=1000", 0, true},
+		{sqlFragmentation, "", 40, true},
+	} {
+		v, ok := valueFor(o, c.name, c.object)
+		if v != c.want || ok != c.found {
+			t.Errorf("valueFor(%s, %q) = %v, %v; want %v, %v", c.name, c.object, v, ok, c.want, c.found)
+		}
+	}
+}
