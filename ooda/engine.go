@@ -268,6 +268,15 @@ func (e *Engine) step(ctx context.Context, s *stage, started func()) error {
 	if s.quarantine.CompareAndSwap(true, false) {
 		reason := "the queue was disabled by the poison rule (its receiving transactions rolled back or the process died 5 times); this was its head message"
 		env, _ := Decode(m.Body, e.cfg.MaxBodyBytes) // best effort: name the cycle it belonged to
+		q, err := tx.SQL(tctx)
+		if err != nil {
+			return err
+		}
+		// Operators hear of the healing itself, not only of the dead letter.
+		if err := e.addEvent(tctx, q, "alert", env.CycleID, map[string]any{"alert": "queue_healed", "queue": s.queue,
+			"detail": "receiving was disabled by the poison rule; the queue was re-enabled and its head message moved to the dead letters, the other messages kept"}); err != nil {
+			return err
+		}
 		return e.deadLetter(tctx, tx, s, m, env.CycleID, reason, broker.PoisonThreshold)
 	}
 	env, err := Decode(m.Body, e.cfg.MaxBodyBytes)
@@ -384,6 +393,24 @@ func (e *Engine) deadLetter(ctx context.Context, tx broker.Tx, s *stage, m broke
 	}
 	e.cfg.Published()
 	return nil
+}
+
+// checkValue is the reading an action is validated on: the action's own
+// object's (SQL Server readings are per index, per table), or, when no
+// reading names that object, the only reading of that name (the embedded
+// target's database-wide readings).
+func checkValue(o Observation, it ValidationItem) (float64, bool) {
+	if v, ok := valueFor(o, it.Metric, it.Object); ok {
+		return v, true
+	}
+	var v float64
+	n := 0
+	for _, r := range o.Readings {
+		if r.Name == it.Metric {
+			v, n = r.Value, n+1
+		}
+	}
+	return v, n == 1
 }
 
 func truncate(s string, n int) string {
@@ -729,7 +756,7 @@ func (e *Engine) validate(ctx context.Context, tx broker.Tx, m broker.Message, l
 		}
 		for _, it := range v.Items {
 			c := checked{item: it, result: "neutral"}
-			if after, found := value(obs, it.Metric); found {
+			if after, found := checkValue(obs, it); found {
 				c.after, c.result = after, Classify(it.Before, after)
 			}
 			if u, can := e.cfg.Target.(store.Undoer); can && c.result == "regressed" {

@@ -336,9 +336,13 @@ func TestDisabledQueueIsHealed(t *testing.T) {
 	t.Parallel()
 	bd := setup(t, nil)
 	ctx := context.Background()
-	res, err := bd.engine.Trigger(ctx, ooda.TriggerParams{Reason: "kills its consumer"})
-	if err != nil {
-		t.Fatal(err)
+	var cycles []string
+	for _, reason := range []string{"kills its consumer", "innocent bystander"} {
+		res, err := bd.engine.Trigger(ctx, ooda.TriggerParams{Reason: reason})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cycles = append(cycles, res.CycleID)
 	}
 	for range broker.PoisonThreshold {
 		tx, _ := bd.broker.Begin(ctx)
@@ -347,16 +351,35 @@ func TestDisabledQueueIsHealed(t *testing.T) {
 		}
 		_ = tx.Rollback()
 	}
-	if st, _ := bd.broker.QueueStatus(ctx, ooda.ObserveQueue); st.ReceiveEnabled {
-		t.Fatal("the poison rule did not disable the queue")
+	if st, _ := bd.broker.QueueStatus(ctx, ooda.ObserveQueue); st.ReceiveEnabled || st.Depth != 2 {
+		t.Fatalf("the poison rule did not disable the queue, or lost a message: %+v", st)
 	}
 	bd.start()
 	ds := waitDeadLetters(t, bd, 1)
 	if !strings.Contains(ds[0].Reason, "disabled by the poison rule") || ds[0].Queue != ooda.ObserveQueue {
 		t.Fatalf("dead letter: %+v", ds[0])
 	}
-	if c := waitCycle(t, bd, res.CycleID); c.Status != store.StatusFailed {
-		t.Fatalf("the poisoned cycle: %+v", c.Cycle)
+	// Only the head message goes: the other cycle on the same queue runs.
+	statuses := map[string]int{}
+	for _, id := range cycles {
+		statuses[waitCycle(t, bd, id).Status]++
+	}
+	if statuses[store.StatusFailed] != 1 || statuses[store.StatusCompleted] != 1 {
+		t.Fatalf("want one failed (dead-lettered) and one completed cycle, got %v", statuses)
+	}
+	if got, _ := bd.store.DeadLetters(ctx, 10); len(got) != 1 {
+		t.Fatalf("%d dead letters, want 1: healing purged more than the head message", len(got))
+	}
+	evs, err := bd.store.Events(ctx, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerted := false
+	for _, e := range evs {
+		alerted = alerted || (e.Kind == "alert" && strings.Contains(string(e.Data), `"queue_healed"`) && strings.Contains(string(e.Data), ooda.ObserveQueue))
+	}
+	if !alerted {
+		t.Fatal("no alert event says the queue was healed")
 	}
 	res2, err := bd.engine.Trigger(ctx, ooda.TriggerParams{Reason: "after healing"})
 	if err != nil {
