@@ -83,11 +83,18 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 func startDaemon(t *testing.T, dir string, extra ...string) *daemon {
 	t.Helper()
+	return startDaemonOn(t, "sqlite://"+dir, dir, extra...)
+}
+
+// startDaemonOn starts oodad on a state backend, with dir for its local
+// files (the embedded NATS store).
+func startDaemonOn(t *testing.T, state, dir string, extra ...string) *daemon {
+	t.Helper()
 	oodad, _ := binaries(t)
 	natsAddr := freeAddr(t)
-	args := append([]string{"run", "--state", "sqlite://" + dir, "--nats-listen", natsAddr, "--http", "none", "--schedule", "none", "--stop-timeout", "15s"}, extra...)
+	args := append([]string{"run", "--state", state, "--nats-listen", natsAddr, "--http", "none", "--schedule", "none", "--stop-timeout", "15s"}, extra...)
 	cmd := exec.Command(oodad, args...)
-	cmd.Env = append(os.Environ(), "OODA_LOG_LEVEL=info")
+	cmd.Env = append(os.Environ(), "OODA_LOG_LEVEL=info", "STATE_DIRECTORY="+dir)
 	d := &daemon{cmd: cmd, natsURL: "nats://" + natsAddr, dir: dir, logs: &syncBuffer{}, exited: make(chan error, 1)}
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
