@@ -124,34 +124,6 @@ func Orient(o Observation, th Thresholds) []Hypothesis {
 	return hs
 }
 
-// Policy is what Decide applies.
-type Policy struct {
-	DryRun bool
-	Paused bool
-}
-
-// Decide applies the policy to hypotheses. It is pure.
-func Decide(hs []Hypothesis, p Policy) []Decision {
-	out := []Decision{}
-	for _, h := range hs {
-		d := Decision{Hypothesis: h}
-		switch {
-		case h.Tier == 0:
-			d.Verdict, d.Reason = VerdictObserve, "tier 0: report only"
-		case p.Paused:
-			d.Verdict, d.Reason = VerdictPaused, "the loop is paused (kill switch)"
-		case h.Tier >= 2:
-			d.Verdict, d.Reason = VerdictNeedsApproval, fmt.Sprintf("tier %d: no success history for %s; an operator must approve", h.Tier, h.Action)
-		case p.DryRun:
-			d.Verdict, d.Reason = VerdictDryRun, "dry-run is on"
-		default:
-			d.Verdict, d.Reason = VerdictExecute, "tier 1: automatic"
-		}
-		out = append(out, d)
-	}
-	return out
-}
-
 // ValidationItem is one executed action to check after the window: its
 // check metric (lower is better for every embedded action) and the value
 // before the action.

@@ -1,6 +1,7 @@
 package ooda_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -64,17 +65,17 @@ func TestPolicyVerdicts(t *testing.T) {
 		want string
 	}{
 		{"Tier0", 0, ooda.Policy{}, ooda.VerdictObserve},
-		{"Tier0Paused", 0, ooda.Policy{Paused: true}, ooda.VerdictObserve},
+		{"Tier0Paused", 0, ooda.Policy{}, ooda.VerdictObserve},
 		{"Tier1", 1, ooda.Policy{}, ooda.VerdictExecute},
 		{"Tier1DryRun", 1, ooda.Policy{DryRun: true}, ooda.VerdictDryRun},
-		{"Tier1Paused", 1, ooda.Policy{Paused: true, DryRun: true}, ooda.VerdictPaused},
+		{"Tier1Paused", 1, ooda.Policy{DryRun: true}, ooda.VerdictPaused},
 		{"Tier2", 2, ooda.Policy{}, ooda.VerdictNeedsApproval},
-		{"Tier2Paused", 2, ooda.Policy{Paused: true}, ooda.VerdictPaused},
+		{"Tier2Paused", 2, ooda.Policy{}, ooda.VerdictPaused},
 		{"Tier3DryRun", 3, ooda.Policy{DryRun: true}, ooda.VerdictNeedsApproval},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			ds := ooda.Decide([]ooda.Hypothesis{h(c.tier)}, c.p)
+			ds := ooda.Decide([]ooda.Hypothesis{h(c.tier)}, c.p, ooda.DecideInput{Paused: strings.HasSuffix(c.name, "Paused")})
 			if len(ds) != 1 || ds[0].Verdict != c.want || ds[0].Reason == "" {
 				t.Fatalf("got %+v, want %s with a reason", ds, c.want)
 			}
