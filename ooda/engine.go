@@ -321,10 +321,17 @@ func (e *Engine) step(ctx context.Context, s *stage, started func()) error {
 }
 
 // failed counts a failed delivery. Below MaxAttempts the message returns to
-// the queue (rollback to before the receive); at MaxAttempts it goes to the
-// dead letters.
+// the queue (rollback to before the receive) with the attempt recorded; at
+// MaxAttempts it goes to the dead letters in this same transaction.
+//
+// The message is never received a second time: on SQL Server a rollback to
+// a savepoint "releases any locks that are acquired beyond the savepoint"
+// (ROLLBACK TRANSACTION, Locking behavior), the conversation group's among
+// them, so after a rollback to "delivery" another receiver may hold it.
+// Hence the count is taken after a rollback to "work" (the receive and its
+// lock stay), and only a message that will be retried goes back.
 func (e *Engine) failed(ctx context.Context, tx broker.Tx, s *stage, m broker.Message, env Envelope, key string, cause error, log zerolog.Logger) error {
-	if err := tx.RollbackTo(ctx, "delivery"); err != nil {
+	if err := tx.RollbackTo(ctx, "work"); err != nil {
 		return err
 	}
 	q, err := tx.SQL(ctx)
@@ -337,21 +344,21 @@ func (e *Engine) failed(ctx context.Context, tx broker.Tx, s *stage, m broker.Me
 	}
 	log.Warn().Err(cause).Int("attempt", n).Int("max_attempts", e.cfg.MaxAttempts).Msg("stage handler failed")
 	e.cfg.Metrics.StageStep(s.name, "failed", 0)
-	if n < e.cfg.MaxAttempts {
-		return tx.Commit()
+	if n >= e.cfg.MaxAttempts {
+		if err := e.cfg.Store.ClearAttempts(ctx, q, key); err != nil {
+			return err
+		}
+		return e.deadLetter(ctx, tx, s, m, env.CycleID, fmt.Sprintf("handler failed %d times; last error: %v", n, cause), n)
 	}
-	// Take the message again (the group is still ours) and give up on it.
-	again, err := tx.Receive(ctx, &broker.ReceiveParams{Queue: s.queue, Max: 1})
-	if err != nil {
+	// Give the message back, then record the attempt again: the rollback
+	// to "delivery" undid the first record with the receive.
+	if err := tx.RollbackTo(ctx, "delivery"); err != nil {
 		return err
 	}
-	if len(again) != 1 || again[0].Conversation != m.Conversation || again[0].Sequence != m.Sequence {
-		return fmt.Errorf("ooda: stage %s: the failed message did not come back after its rollback", s.name)
-	}
-	if err := e.cfg.Store.ClearAttempts(ctx, q, key); err != nil {
+	if _, err := e.cfg.Store.FailedAttempt(ctx, q, key, cause.Error()); err != nil {
 		return err
 	}
-	return e.deadLetter(ctx, tx, s, m, env.CycleID, fmt.Sprintf("handler failed %d times; last error: %v", n, cause), n)
+	return tx.Commit()
 }
 
 // deadLetter moves m to the dead letters, ends its conversation with an

@@ -43,7 +43,7 @@ func (e *Engine) decide(ctx context.Context, env Envelope) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	ds := Decisions{Decisions: Decide(o.Hypotheses, Policy{DryRun: e.cfg.DryRun, Paused: paused})}
+	ds := Decisions{Decisions: Decide(o.Hypotheses, Policy{DryRun: e.cfg.DryRun}, DecideInput{Now: e.cfg.Now(), CycleID: env.CycleID, Paused: paused})}
 	evs := []event{{"decision", map[string]any{"cycle_id": env.CycleID, "decisions": ds.Decisions}}}
 	for _, d := range ds.Decisions {
 		if d.Verdict == VerdictNeedsApproval {
