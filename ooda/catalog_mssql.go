@@ -2,9 +2,12 @@ package ooda
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/hartonomous/ooda/ooda/anomaly"
 )
 
 // SQLServerTarget is the Name of the SQL Server target (store/mssqltarget);
@@ -35,6 +38,14 @@ const (
 	sqlTransmissionAge = "transmission_oldest_age_seconds"
 	sqlExpired         = "conversation_endpoints_expired"
 	sqlSensorFailed    = "sensor_failed"
+
+	// Hartonomous workload (store/mssqltarget/workload.go).
+	sqlInferenceP95      = "inference_latency_p95_ms"
+	sqlInferenceRequests = "inference_requests"
+	sqlInferenceSeries   = "inference_latency" // Series: duration_ms, tokens, unix_seconds
+	sqlProjectionCover   = "embedding_projection_coverage"
+	sqlEmbeddingRows     = "embedding_rows"
+	sqlSpatialIndex      = "spatial_index_present"
 )
 
 // SQL Server actions (CATALOG: hypotheses → actions).
@@ -52,6 +63,14 @@ const (
 	SQLAlertTransmission    = "alert_transmission_queue"
 	SQLAlertSensorFailed    = "alert_sensor_failed"
 	SQLAlertQueryStoreAtCap = "alert_query_store_at_cap"
+
+	// Hartonomous workload. The tier-2 actions are proposals: the SQL
+	// Server target has no actuator for them yet (an operator carries them
+	// out: dbo.sp_ManageHartonomousIndexes @Action = 'CREATE', or the
+	// deployment guide's grid index; the Hartonomous backfill procedure).
+	SQLCreateSpatialIndex    = "create_spatial_index"
+	SQLBackfillProjection    = "backfill_spatial_projection"
+	SQLAlertInferenceLatency = "alert_inference_latency"
 )
 
 // SQLServerThresholds are the SQL Server rules' thresholds (CATALOG). A zero
@@ -70,6 +89,41 @@ type SQLServerThresholds struct {
 	UnusedIndexWindow     time.Duration // 7 days of usage statistics before an unread IX_ooda_ index counts as unused
 	QueryStoreCapMB       float64       // 10240: the largest Query Store size the loop sets
 	TransmissionAge       time.Duration // 5 min: a message with a transmission_status older than this is stuck
+
+	// Performance baselines and thresholds of the Hartonomous deployment
+	// guide ("Performance Baselines"), the default SLOs of the workload
+	// rules, in milliseconds.
+	HybridSearchMS               float64 // 100: hybrid search over 1M embeddings, baseline
+	HybridSearchThresholdMS      float64 // 150: … threshold
+	SpatialProjectionMS          float64 // 12: spatial projection computation, baseline
+	SpatialProjectionThresholdMS float64 // 20: … threshold
+	EmbeddingInsertMS            float64 // 5: embedding insertion, baseline
+	EmbeddingInsertThresholdMS   float64 // 10: … threshold
+	BillingInsertMS              float64 // 0.4: billing record insert, baseline
+	BillingInsertThresholdMS     float64 // 1: … threshold
+
+	// InferenceP95MS: inference latency regresses when the window's p95
+	// is above this. Default HybridSearchThresholdMS (150 ms): the guide
+	// gives no inference SLO, and hybrid search is the end-to-end query an
+	// inference request makes.
+	InferenceP95MS float64
+	// InferenceMinRequests: fewer requests in the window say nothing about
+	// a p95 or outliers. Default 20.
+	InferenceMinRequests float64
+	// InferenceMinOutliers: inference latency also regresses when at least
+	// this many requests are outliers (isolation forest above
+	// ForestThreshold or LOF above LOFThreshold) and slow (duration above
+	// the window's median + InferenceSlowSigmas × 1.4826 × MAD). Default 5.
+	InferenceMinOutliers float64
+	// InferenceSlowSigmas: 3.5, Iglewicz and Hoaglin's cut-off for the
+	// modified z-score 0.6745 (x − median) / MAD.
+	InferenceSlowSigmas float64
+	ForestThreshold     float64 // 0.7 (anomaly.DefaultForestThreshold)
+	LOFThreshold        float64 // 1.5 (anomaly.DefaultLOFThreshold), with k = LOFK
+	LOFK                int     // 5 (anomaly.DefaultK)
+	// ProjectionCoverage: a projection gap when fewer embeddings than this
+	// fraction have a SpatialGeometry. Default 0.99.
+	ProjectionCoverage float64
 }
 
 func (s SQLServerThresholds) withDefaults() SQLServerThresholds {
@@ -96,6 +150,24 @@ func (s SQLServerThresholds) withDefaults() SQLServerThresholds {
 	d(&s.UnusedIndexWindow, 7*24*time.Hour)
 	f(&s.QueryStoreCapMB, 10240)
 	d(&s.TransmissionAge, 5*time.Minute)
+	f(&s.HybridSearchMS, 100)
+	f(&s.HybridSearchThresholdMS, 150)
+	f(&s.SpatialProjectionMS, 12)
+	f(&s.SpatialProjectionThresholdMS, 20)
+	f(&s.EmbeddingInsertMS, 5)
+	f(&s.EmbeddingInsertThresholdMS, 10)
+	f(&s.BillingInsertMS, 0.4)
+	f(&s.BillingInsertThresholdMS, 1)
+	f(&s.InferenceP95MS, s.HybridSearchThresholdMS)
+	f(&s.InferenceMinRequests, 20)
+	f(&s.InferenceMinOutliers, 5)
+	f(&s.InferenceSlowSigmas, 3.5)
+	f(&s.ForestThreshold, anomaly.DefaultForestThreshold)
+	f(&s.LOFThreshold, anomaly.DefaultLOFThreshold)
+	if s.LOFK == 0 {
+		s.LOFK = anomaly.DefaultK
+	}
+	f(&s.ProjectionCoverage, 0.99)
 	return s
 }
 
@@ -207,6 +279,7 @@ func OrientSQLServer(o Observation, th SQLServerThresholds) []Hypothesis {
 			add("sensor_failed", obj, "a sensor failed: "+obj, SQLAlertSensorFailed, 0, 1)
 		}
 	}
+	hs = append(hs, orientWorkload(o, m, objs, th)...)
 	// Automatic tuning's own recommendations, where the loop's regression
 	// rule has not already proposed the same plan.
 	if !autoForce {
@@ -234,4 +307,92 @@ func valueFor(o Observation, name, object string) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// orientWorkload applies the Hartonomous workload rules (CATALOG: missing
+// spatial index, projection gap, inference latency regression).
+func orientWorkload(o Observation, m map[string]map[string]float64, objs []string, th SQLServerThresholds) []Hypothesis {
+	var hs []Hypothesis
+	add := func(rule, object, evidence, action string, tier int, conf float64) {
+		hs = append(hs, Hypothesis{ID: rule + ":" + object, Rule: rule, Object: object, Evidence: evidence, Confidence: conf, Action: action, Tier: tier})
+	}
+	for _, obj := range objs {
+		v := m[obj]
+		if p, ok := v[sqlSpatialIndex]; ok && p == 0 {
+			add("missing_spatial_index", obj, "the geometry column has no spatial index", SQLCreateSpatialIndex, 2, 0.8)
+		}
+		if c, ok := v[sqlProjectionCover]; ok && v[sqlEmbeddingRows] > 0 && c < th.ProjectionCoverage {
+			add("projection_gap", obj, fmt.Sprintf("%.2f %% of %.0f embeddings have a spatial projection (threshold %.2f %%)", 100*c, v[sqlEmbeddingRows], 100*th.ProjectionCoverage), SQLBackfillProjection, 2, 0.8)
+		}
+		if n, ok := v[sqlInferenceRequests]; ok && n >= th.InferenceMinRequests {
+			var why []string
+			if p95, ok := v[sqlInferenceP95]; ok && p95 > th.InferenceP95MS {
+				why = append(why, fmt.Sprintf("p95 %.1f ms over %.0f requests (threshold %.0f ms)", p95, n, th.InferenceP95MS))
+			}
+			if slow, count, total := slowOutliers(o, obj, th); count > 0 && float64(count) >= th.InferenceMinOutliers {
+				why = append(why, fmt.Sprintf("%d slow outliers of %d requests (threshold %.0f): %s", count, total, th.InferenceMinOutliers, strings.Join(slow, "; ")))
+			}
+			if len(why) > 0 {
+				add("inference_latency_regression", obj, strings.Join(why, "; "), SQLAlertInferenceLatency, 0, 1)
+			}
+		}
+	}
+	return hs
+}
+
+// slowOutliers scores the inference_latency series of object with
+// anomaly.Detect (seed 0: the same observation always gives the same
+// outliers) and keeps the outliers slower than the window's median +
+// InferenceSlowSigmas robust σ: an anomaly in tokens or time of day at a
+// normal latency is no latency regression, and LOF at k = 5 flags a few
+// per cent of ordinary requests (ooda/anomaly tests). It returns a
+// description of at most five of them, their count and the series' row
+// count.
+func slowOutliers(o Observation, object string, th SQLServerThresholds) ([]string, int, int) {
+	var rows [][]float64
+	cols := map[string]int{}
+	for _, s := range o.Series {
+		if s.Name == sqlInferenceSeries && s.Object == object {
+			rows = s.Rows
+			for i, c := range s.Columns {
+				cols[c] = i
+			}
+			break
+		}
+	}
+	di, ok1 := cols["duration_ms"]
+	ti, ok2 := cols["tokens"]
+	ui, ok3 := cols["unix_seconds"]
+	if !ok1 || !ok2 || !ok3 {
+		return nil, 0, len(rows)
+	}
+	samples := make([]anomaly.LatencySample, 0, len(rows))
+	durs := make([]float64, 0, len(rows))
+	for _, r := range rows {
+		if len(r) <= max(di, ti, ui) {
+			return nil, 0, len(rows) // a malformed series is not evidence
+		}
+		sec, frac := math.Modf(r[ui])
+		samples = append(samples, anomaly.LatencySample{
+			Duration: time.Duration(r[di] * float64(time.Millisecond)),
+			Tokens:   r[ti],
+			At:       time.Unix(int64(sec), int64(frac*1e9)).UTC(),
+		})
+		durs = append(durs, r[di])
+	}
+	floor := anomaly.Median(durs) + th.InferenceSlowSigmas*anomaly.MADScale*anomaly.MAD(durs)
+	var out []string
+	n := 0
+	for _, x := range anomaly.Detect(samples, anomaly.DetectOptions{ForestThreshold: th.ForestThreshold, LOFThreshold: th.LOFThreshold, K: th.LOFK}) {
+		if d := durs[x.Index]; d > floor {
+			n++
+			if len(out) < 5 {
+				out = append(out, fmt.Sprintf("%.0f ms at %s (forest %.2f, LOF %.2f)", d, samples[x.Index].At.Format(time.RFC3339), x.Forest, x.LOF))
+			}
+		}
+	}
+	if n > len(out) {
+		out = append(out, fmt.Sprintf("and %d more", n-len(out)))
+	}
+	return out, n, len(rows)
 }

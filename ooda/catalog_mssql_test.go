@@ -1,8 +1,13 @@
 package ooda
 
 import (
+	"math"
+	"math/rand"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/hartonomous/ooda/store"
 )
 
 type rd struct {
@@ -159,5 +164,116 @@ func TestValueForMatchesTheActionsObject(t *testing.T) {
 		if v != c.want || ok != c.found {
 			t.Errorf("valueFor(%s, %q) = %v, %v; want %v, %v", c.name, c.object, v, ok, c.want, c.found)
 		}
+	}
+}
+
+// inferenceObs is a SQL Server observation of the Hartonomous workload:
+// inference readings (requests, p95) and a latency series of n ordinary
+// requests (uniform 90–110 ms: bounded jitter, so that no ordinary request
+// is a true tail and the count of slow outliers is exactly the planted
+// one; 200–400 tokens; spread over a day) followed by slow ones of 1, 2,
+// 4, 8, … s.
+func inferenceObs(requests, p95 float64, n, slow int) Observation {
+	const obj = "dbo.InferenceRequests"
+	o := sqlObs(rd{sqlInferenceRequests, obj, requests}, rd{sqlInferenceP95, obj, p95})
+	rng := rand.New(rand.NewSource(11))
+	start := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC).Unix()
+	s := store.Series{Name: sqlInferenceSeries, Object: obj, Columns: []string{"duration_ms", "tokens", "unix_seconds"}}
+	for i := range n + slow {
+		d := 90 + 20*rng.Float64()
+		if i >= n {
+			d = 1000 * math.Pow(2, float64(i-n))
+		}
+		s.Rows = append(s.Rows, []float64{d, 200 + 200*rng.Float64(), float64(start + rng.Int63n(86400))})
+	}
+	o.Series = []store.Series{s}
+	return o
+}
+
+// TestWorkloadRulesAtTheirThresholds checks the Hartonomous workload rules
+// just below, at and just above each threshold, with the catalog's tiers.
+func TestWorkloadRulesAtTheirThresholds(t *testing.T) {
+	t.Parallel()
+	const ae, geo, ir = "dbo.AtomEmbeddings", "dbo.AtomEmbeddings.SpatialGeometry", "dbo.InferenceRequests"
+	cover := func(c, rows float64) Observation {
+		return sqlObs(rd{sqlProjectionCover, ae, c}, rd{sqlEmbeddingRows, ae, rows})
+	}
+	for _, c := range []struct {
+		name   string
+		obs    Observation
+		action string // "" = no hypothesis
+		tier   int
+		object string
+		inEv   string // in the evidence
+	}{
+		{"SpatialIndexPresent", sqlObs(rd{sqlSpatialIndex, geo, 1}), "", 0, "", ""},
+		{"SpatialIndexMissing", sqlObs(rd{sqlSpatialIndex, geo, 0}), SQLCreateSpatialIndex, 2, geo, "no spatial index"},
+		{"CoverageFull", cover(1, 1000), "", 0, "", ""},
+		{"CoverageAtThreshold", cover(0.99, 1000), "", 0, "", ""},
+		{"CoverageJustBelow", cover(0.9899, 1000), SQLBackfillProjection, 2, ae, "98.99 % of 1000"},
+		{"CoverageNone", cover(0, 1000), SQLBackfillProjection, 2, ae, "0.00 %"},
+		{"CoverageEmptyTable", cover(0, 0), "", 0, "", ""},
+		{"P95BelowThreshold", inferenceObs(100, 149.9, 0, 0), "", 0, "", ""},
+		{"P95AtThreshold", inferenceObs(100, 150, 0, 0), "", 0, "", ""},
+		{"P95AboveThreshold", inferenceObs(100, 150.1, 0, 0), SQLAlertInferenceLatency, 0, ir, "p95 150.1 ms"},
+		{"P95TooFewRequests", inferenceObs(19, 1000, 0, 0), "", 0, "", ""},
+		{"P95AtMinRequests", inferenceObs(20, 1000, 0, 0), SQLAlertInferenceLatency, 0, ir, "threshold 150 ms"},
+		{"NoSlowOutliers", inferenceObs(300, 100, 300, 0), "", 0, "", ""},
+		{"SlowOutliersBelow", inferenceObs(304, 100, 300, 4), "", 0, "", ""},
+		{"SlowOutliersAt", inferenceObs(305, 100, 300, 5), SQLAlertInferenceLatency, 0, ir, "5 slow outliers of 305 requests"},
+		{"SlowOutliersAbove", inferenceObs(306, 100, 300, 6), SQLAlertInferenceLatency, 0, ir, "6 slow outliers of 306 requests"},
+		{"SlowOutliersAndP95", inferenceObs(306, 200, 300, 6), SQLAlertInferenceLatency, 0, ir, "p95 200.0 ms"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			hs := Orient(c.obs, DefaultThresholds())
+			if c.action == "" {
+				if len(hs) != 0 {
+					t.Fatalf("hypotheses %+v, want none", hs)
+				}
+				return
+			}
+			if len(hs) != 1 {
+				t.Fatalf("hypotheses %+v, want one %s", hs, c.action)
+			}
+			h := hs[0]
+			if h.Action != c.action || h.Tier != c.tier || h.Object != c.object || !strings.Contains(h.Evidence, c.inEv) || h.Confidence <= 0 || h.Confidence > 1 {
+				t.Fatalf("hypothesis %+v, want %s tier %d on %s with %q in the evidence", h, c.action, c.tier, c.object, c.inEv)
+			}
+		})
+	}
+}
+
+// TestInferenceRuleIsPure: the same observation gives the same hypothesis
+// (the detectors are seeded), and a series whose columns are missing is
+// no evidence.
+func TestInferenceRuleIsPure(t *testing.T) {
+	t.Parallel()
+	o := inferenceObs(306, 100, 300, 6)
+	a, b := Orient(o, DefaultThresholds()), Orient(o, DefaultThresholds())
+	if len(a) != 1 || len(b) != 1 || a[0] != b[0] {
+		t.Fatalf("two runs: %+v and %+v", a, b)
+	}
+	o.Series[0].Columns = []string{"duration_ms", "tokens"}
+	if hs := Orient(o, DefaultThresholds()); len(hs) != 0 {
+		t.Fatalf("series without unix_seconds gave %+v, want none", hs)
+	}
+}
+
+func TestWorkloadDefaultsFromTheGuide(t *testing.T) {
+	t.Parallel()
+	d := DefaultSQLServerThresholds()
+	got := []float64{d.HybridSearchMS, d.HybridSearchThresholdMS, d.SpatialProjectionMS, d.SpatialProjectionThresholdMS,
+		d.EmbeddingInsertMS, d.EmbeddingInsertThresholdMS, d.BillingInsertMS, d.BillingInsertThresholdMS, d.InferenceP95MS, d.ProjectionCoverage}
+	want := []float64{100, 150, 12, 20, 5, 10, 0.4, 1, 150, 0.99}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("defaults %v, want %v (deployment guide, performance baselines)", got, want)
+		}
+	}
+	th := DefaultThresholds()
+	th.SQLServer.HybridSearchThresholdMS = 300 // the inference SLO follows unless set
+	if hs := Orient(inferenceObs(100, 250, 0, 0), th); len(hs) != 0 {
+		t.Fatalf("p95 250 ms with a 300 ms hybrid-search threshold gave %+v", hs)
 	}
 }

@@ -70,6 +70,8 @@ func ok3(t *tx)    { t.run(base + " AND 1 = 1") }
 func bad1(v string) { db.ExecContext(ctx, "DELETE FROM t WHERE k = '" + v + "'") }
 func bad2(v string) { q := fmt.Sprintf("EXEC sp_x %s", v); db.QueryRowContext(ctx, q) }
 func bad3(t *tx, v string) { t.run("SELECT " + v) }
+func ok4(n string) { q := func(x string) string { s, _ := QuoteName(x); return s }; db.ExecContext(ctx, "DROP INDEX " + q(n)) }
+func bad4(v string) { q := func(x string) string { return "'" + x + "'" }; db.ExecContext(ctx, "SELECT " + q(v)) }
 `
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, "p.go", src, 0)
@@ -77,16 +79,16 @@ func bad3(t *tx, v string) { t.run("SELECT " + v) }
 		t.Fatal(err)
 	}
 	n, problems := check([]*parsed{{f, fset}})
-	if n != 5 {
-		t.Errorf("found %d query calls, want 5", n)
+	if n != 7 {
+		t.Errorf("found %d query calls, want 7", n)
 	}
 	joined := strings.Join(problems, "\n")
-	for _, fn := range []string{"bad1", "bad2", "bad3"} {
+	for _, fn := range []string{"bad1", "bad2", "bad3", "bad4"} {
 		if !strings.Contains(joined, fn) {
 			t.Errorf("%s not reported; problems:\n%s", fn, joined)
 		}
 	}
-	for _, fn := range []string{"ok1", "ok2", "ok3"} {
+	for _, fn := range []string{"ok1", "ok2", "ok3", "ok4"} {
 		if strings.Contains(joined, fn+" ") || strings.Contains(joined, fn+":") {
 			t.Errorf("%s reported although safe:\n%s", fn, joined)
 		}
@@ -384,6 +386,15 @@ func (c *checker) eval(fd *ast.FuncDecl, e ast.Expr) bool {
 		}
 		fds := c.funcs[name]
 		if len(fds) == 0 {
+			// A closure of this function (q := func(n string) string {…}):
+			// what it returns decides.
+			if fd != nil {
+				for _, s := range c.assigns[fd.Name.Name+"."+name] {
+					if lit, ok := s.expr.(*ast.FuncLit); ok {
+						return c.litReturnsSafe(fd, lit)
+					}
+				}
+			}
 			return false
 		}
 		for _, f := range fds {
@@ -438,6 +449,20 @@ func (c *checker) callersPass(fd *ast.FuncDecl, idx int) bool {
 		}
 	}
 	return true
+}
+
+func (c *checker) litReturnsSafe(fd *ast.FuncDecl, lit *ast.FuncLit) bool {
+	ok, any := true, false
+	ast.Inspect(lit.Body, func(nd ast.Node) bool {
+		if r, is := nd.(*ast.ReturnStmt); is && len(r.Results) > 0 {
+			any = true
+			if !c.safe(fd, r.Results[0]) {
+				ok = false
+			}
+		}
+		return true
+	})
+	return ok && any
 }
 
 func (c *checker) returnsSafe(f *ast.FuncDecl) bool {

@@ -13,11 +13,24 @@ type Reading struct {
 	Unit   string  `json:"unit,omitempty"`
 }
 
+// Series is a table of raw samples that a rule scores itself (the
+// inference latencies that the anomaly detectors read), beside the
+// readings summarising it. Sensors cap its rows (1,000 for the inference
+// latencies); it is plain numbers so that an observation stays
+// JSON-friendly and what-if replay gives the rule the same input.
+type Series struct {
+	Name    string      `json:"name"`
+	Object  string      `json:"object"`
+	Columns []string    `json:"columns"`
+	Rows    [][]float64 `json:"rows"`
+}
+
 // Observation is what the sensors of a target saw.
 type Observation struct {
 	Target   string    `json:"target"`
 	TakenAt  time.Time `json:"taken_at"`
 	Readings []Reading `json:"readings"`
+	Series   []Series  `json:"series,omitempty"`
 }
 
 // Outcome is what an actuator did.

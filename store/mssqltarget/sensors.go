@@ -98,6 +98,15 @@ func (t *Target) Observe(ctx context.Context) (store.Observation, error) {
 	if len(errs) == len(ss) {
 		return o, fmt.Errorf("mssqltarget: every sensor failed: %w", errors.Join(errs...))
 	}
+	// The Hartonomous workload (workload.go), absent without its tables;
+	// it also returns the raw latency series the rules score.
+	wctx, cancel := context.WithTimeout(ctx, t.opt.SensorTimeout)
+	rs, series, err := t.senseWorkload(wctx)
+	cancel()
+	o.Readings, o.Series = append(o.Readings, rs...), append(o.Series, series...)
+	if err != nil {
+		o.Readings = append(o.Readings, failedReading("hartonomous_workload", err))
+	}
 	return o, nil
 }
 

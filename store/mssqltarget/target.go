@@ -67,6 +67,10 @@ type Options struct {
 	ProtectedTables []string
 	// MaxConversations caps END CONVERSATION per action. Default 100.
 	MaxConversations int
+	// WorkloadWindow is how far back the Hartonomous inference latencies
+	// are read (at most MaxInferenceRows of them, newest first). Default
+	// 24h; whole hours, at least 1.
+	WorkloadWindow time.Duration
 }
 
 func (o *Options) withDefaults() {
@@ -77,6 +81,7 @@ func (o *Options) withDefaults() {
 	}
 	def(&o.SensorTimeout, 10*time.Second)
 	def(&o.RegressionWindow, 24*time.Hour)
+	def(&o.WorkloadWindow, 24*time.Hour)
 	if o.MinIndexPages == 0 {
 		o.MinIndexPages = 1000
 	}
@@ -124,6 +129,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("mssqltarget: MinIndexPages %d, MinExecutions %d, QueryStoreCapMB %d, FullScanRows %d: want positive", o.MinIndexPages, o.MinExecutions, o.QueryStoreCapMB, o.FullScanRows)
 	case o.RegressionWindow < time.Hour:
 		return fmt.Errorf("mssqltarget: RegressionWindow %s: want at least 1h", o.RegressionWindow)
+	case o.WorkloadWindow < time.Hour:
+		return fmt.Errorf("mssqltarget: WorkloadWindow %s: want at least 1h", o.WorkloadWindow)
 	}
 	return nil
 }
