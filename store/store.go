@@ -61,7 +61,7 @@ type Action struct {
 	After     json.RawMessage `json:"after,omitempty"`
 	Undo      string          `json:"undo,omitempty"`
 	CreatedAt time.Time       `json:"created_at"`
-	// Result is set by validation: improved, neutral or regressed.
+	// Result is set by validation: improved, neutral, regressed or failed.
 	Result      string     `json:"result,omitempty"`
 	ValidatedAt *time.Time `json:"validated_at,omitempty"`
 }
@@ -72,6 +72,35 @@ type ActionStats struct {
 	Improved  int    `json:"improved"`
 	Neutral   int    `json:"neutral"`
 	Regressed int    `json:"regressed"`
+	// Failed counts actions whose validation found them failed (the
+	// action or its check did not complete).
+	Failed int `json:"failed"`
+}
+
+// Validation results, as RecordResult accepts them.
+const (
+	ResultImproved  = "improved"
+	ResultNeutral   = "neutral"
+	ResultRegressed = "regressed"
+	ResultFailed    = "failed"
+)
+
+// ValidResult reports whether r is one of the four validation results.
+func ValidResult(r string) bool {
+	switch r {
+	case ResultImproved, ResultNeutral, ResultRegressed, ResultFailed:
+		return true
+	}
+	return false
+}
+
+// ReadingSample is one recorded reading: the history that baselines are
+// computed from.
+type ReadingSample struct {
+	Name   string    `json:"name"`
+	Object string    `json:"object"`
+	Value  float64   `json:"value"`
+	At     time.Time `json:"at"`
 }
 
 // Event is one outbox row: published to NATS after commit.
@@ -155,11 +184,23 @@ type Writer interface {
 	// handle fires; TakeValidation returns and removes it (ok=false: none).
 	AwaitValidation(ctx context.Context, q broker.Querier, handle, cycleID string, items json.RawMessage, now time.Time) error
 	TakeValidation(ctx context.Context, q broker.Querier, handle string) (cycleID string, items json.RawMessage, ok bool, err error)
-	// RecordResult stores an action's validation result and counts it for
-	// its type; a non-empty revertDetail also marks the action reverted.
+	// RecordResult stores an action's validation result (improved,
+	// neutral, regressed or failed; anything else is an error naming it)
+	// and counts it for its type; a non-empty revertDetail also marks the
+	// action reverted.
 	RecordResult(ctx context.Context, q broker.Querier, actionID, actionType, result, revertDetail string, now time.Time) error
 	// DeleteEvents removes the published outbox events up to seq.
 	DeleteEvents(ctx context.Context, q broker.Querier, upToSeq int64) error
+	// RecordReadings stores one row per reading (name, object, value) of
+	// cycle cycleID, taken at at. Readings whose value is NaN or infinite
+	// are skipped (neither engine stores them). Recording the same
+	// (cycle, name, object, at) again changes nothing: the first value
+	// stays, so a retried stage does not count a reading twice.
+	RecordReadings(ctx context.Context, q broker.Querier, cycleID string, at time.Time, rs []Reading) error
+	// PruneReadings deletes the readings taken before before and returns
+	// how many it deleted. It deletes in the caller's transaction: prune
+	// often (each cycle) so that each prune stays small.
+	PruneReadings(ctx context.Context, q broker.Querier, before time.Time) (int64, error)
 }
 
 // Reader answers operators without taking the writer.
@@ -172,7 +213,23 @@ type Reader interface {
 	// DeadLetterCount counts the dead letters not yet redriven.
 	DeadLetterCount(ctx context.Context) (int64, error)
 	Approvals(ctx context.Context, limit int, now time.Time) ([]Approval, error)
+	// ActionStats counts validation results per action type over all time,
+	// ordered by type.
 	ActionStats(ctx context.Context) ([]ActionStats, error)
+	// ActionStatsSince counts validation results per action type of the
+	// actions validated at or after since, ordered by type; types with no
+	// validation in the window are absent.
+	ActionStatsSince(ctx context.Context, since time.Time) ([]ActionStats, error)
+	// ActionsSince returns the actions created at or after since, whatever
+	// their status, oldest first (ties by id): what budgets and cooldowns
+	// count.
+	ActionsSince(ctx context.Context, since time.Time) ([]Action, error)
+	// ReadingHistory returns the readings taken at or after since, at most
+	// maxPerKey (> 0, else an error) of each (name, object), the newest of
+	// each; ordered by name, then object (byte order, case-sensitive), then
+	// newest first. It reads every reading of the window: keep the window
+	// to what the baselines need.
+	ReadingHistory(ctx context.Context, since time.Time, maxPerKey int) ([]ReadingSample, error)
 	// LastStart is when the newest cycle from source started (ok=false: never).
 	LastStart(ctx context.Context, source string) (t time.Time, ok bool, err error)
 	// PendingValidation returns what awaits validation on conversation handle

@@ -8,6 +8,8 @@ const cycleColumns = `id, COALESCE(trigger_key, N''), source, reason, status, st
 
 const deadLetterColumns = `id, queue, message_type, conversation, body, reason, attempts, created_at, redriven_at`
 
+const actionColumns = `id, cycle_id, type, target, tier, status, detail, before, after, undo, created_at, result, validated_at`
+
 const approvalColumns = `id, cycle_id, action, object, tier, hypothesis, reason, status, requested_at, expires_at, decided_by, decided_at, decision_reason`
 
 const (
@@ -96,7 +98,7 @@ WHERE NOT EXISTS (SELECT 1 FROM ooda.Validation WITH (UPDLOCK, HOLDLOCK) WHERE h
 
 	qRevertAction = `UPDATE ooda.Action SET status = N'reverted', detail = CONCAT(detail, N'; reverted: ', @detail) WHERE id = @id`
 
-	// One constant statement for the three counters (SQLite splices the
+	// One constant statement for the four counters (SQLite splices the
 	// column name): the result picks the counter with IIF.
 	qCountResult = `MERGE ooda.ActionStats WITH (HOLDLOCK) AS t
 USING (VALUES (@type)) AS s (type)
@@ -104,16 +106,18 @@ ON t.type = s.type
 WHEN MATCHED THEN UPDATE SET
     improved = t.improved + IIF(@result = N'improved', 1, 0),
     neutral = t.neutral + IIF(@result = N'neutral', 1, 0),
-    regressed = t.regressed + IIF(@result = N'regressed', 1, 0)
-WHEN NOT MATCHED THEN INSERT (type, improved, neutral, regressed)
-VALUES (@type, IIF(@result = N'improved', 1, 0), IIF(@result = N'neutral', 1, 0), IIF(@result = N'regressed', 1, 0));`
+    regressed = t.regressed + IIF(@result = N'regressed', 1, 0),
+    failed = t.failed + IIF(@result = N'failed', 1, 0)
+WHEN NOT MATCHED THEN INSERT (type, improved, neutral, regressed, failed)
+VALUES (@type, IIF(@result = N'improved', 1, 0), IIF(@result = N'neutral', 1, 0), IIF(@result = N'regressed', 1, 0), IIF(@result = N'failed', 1, 0));`
 
 	qCycle = `SELECT ` + cycleColumns + ` FROM ooda.Cycle WHERE id = @id`
 
 	qSteps = `SELECT stage, payload, created_at FROM ooda.Step WHERE cycle_id = @cycle_id ORDER BY created_at, stage`
 
-	qActions = `SELECT id, cycle_id, type, target, tier, status, detail, before, after, undo, created_at, result, validated_at
-FROM ooda.Action WHERE cycle_id = @cycle_id ORDER BY created_at, id`
+	qActions = `SELECT ` + actionColumns + ` FROM ooda.Action WHERE cycle_id = @cycle_id ORDER BY created_at, id`
+
+	qActionsSince = `SELECT ` + actionColumns + ` FROM ooda.Action WHERE created_at >= CAST(@since AS datetime2(7)) ORDER BY created_at, id`
 
 	qCycles = `SELECT TOP (@n) ` + cycleColumns + ` FROM ooda.Cycle ORDER BY started_at DESC`
 
@@ -130,7 +134,40 @@ FROM ooda.Action WHERE cycle_id = @cycle_id ORDER BY created_at, id`
 	qApprovals = `SELECT TOP (@n) ` + approvalColumns + ` FROM ooda.Approval
 ORDER BY CASE WHEN status = N'pending' THEN 0 ELSE 1 END, requested_at DESC`
 
-	qActionStats = `SELECT type, improved, neutral, regressed FROM ooda.ActionStats ORDER BY type`
+	qActionStats = `SELECT type, improved, neutral, regressed, failed FROM ooda.ActionStats ORDER BY type`
+
+	// Counted from the actions' results (IX_Action_validated covers it).
+	qActionStatsSince = `SELECT type,
+    SUM(IIF(result = N'improved', 1, 0)), SUM(IIF(result = N'neutral', 1, 0)),
+    SUM(IIF(result = N'regressed', 1, 0)), SUM(IIF(result = N'failed', 1, 0))
+FROM ooda.Action WHERE validated_at >= CAST(@since AS datetime2(7)) AND result <> N'' GROUP BY type ORDER BY type`
+
+	// Recorded again (same key, time and cycle): no change, as SQLite's
+	// ON CONFLICT DO NOTHING. The key is computed as the table's computed
+	// column key_hash computes it, from values typed as the columns (a
+	// varchar parameter would hash other bytes); the lock keeps two
+	// writers of one reading from both inserting. Times are compared as
+	// datetime2(7), the columns' type, so that an index seeks them (a
+	// time.Time parameter arrives as datetimeoffset).
+	qRecordReading = `INSERT INTO ooda.Reading (name, object, taken_at, cycle_id, value)
+SELECT @name, @object, @at, @cycle_id, @value
+WHERE NOT EXISTS (SELECT 1 FROM ooda.Reading WITH (UPDLOCK, HOLDLOCK)
+    WHERE key_hash = CAST(HASHBYTES('SHA2_256', CONCAT(CAST(DATALENGTH(CAST(@name AS nvarchar(128))) AS nvarchar(11)), N':',
+            CAST(@name AS nvarchar(128)), CAST(@object AS nvarchar(max)))) AS binary(32))
+      AND taken_at = CAST(@at AS datetime2(7)) AND cycle_id = @cycle_id)`
+
+	// OUTPUT instead of a row count (SET NOCOUNT ON would hide it); the
+	// caller counts the rows.
+	qPruneReadings = `DELETE FROM ooda.Reading OUTPUT deleted.taken_at WHERE taken_at < CAST(@before AS datetime2(7))`
+
+	// ROW_NUMBER numbers each key's readings newest first (ties: the later
+	// cycle id first) in the clustered key's order. The final order by name
+	// and object is the collation's; store.go re-sorts it to byte order.
+	qReadingHistory = `SELECT name, object, value, taken_at FROM (
+    SELECT name, object, value, taken_at, cycle_id,
+        ROW_NUMBER() OVER (PARTITION BY key_hash ORDER BY taken_at DESC, cycle_id DESC) AS n
+    FROM ooda.Reading WHERE taken_at >= CAST(@since AS datetime2(7))
+) AS r WHERE n <= @n ORDER BY name, object, taken_at DESC, cycle_id DESC`
 
 	qPendingValidation = `SELECT items FROM ooda.Validation WHERE handle = @handle`
 )

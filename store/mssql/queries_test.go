@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	mssqlschema "github.com/hartonomous/ooda/sql/mssql"
 )
 
 // statements type-checks queries.go and returns the value of each constant.
@@ -195,4 +197,31 @@ func TestTop(t *testing.T) {
 			t.Errorf("top(%d) = %d, want %d", in, got, want)
 		}
 	}
+}
+
+// qRecordReading finds an existing reading by the same SHA-256 key that the
+// table's computed column key_hash holds: the two expressions must stay the
+// same, or a reading recorded again would be inserted twice (and fail on
+// the primary key) instead of being skipped.
+func TestRecordReadingHashesAsTheTable(t *testing.T) {
+	t.Parallel()
+	q := statements(t)["qRecordReading"]
+	expr := regexp.MustCompile(`key_hash = (CAST\(HASHBYTES\(.*?\) AS binary\(32\)\))\s+AND`).FindStringSubmatch(strings.Join(strings.Fields(q), " "))
+	if expr == nil {
+		t.Fatalf("qRecordReading does not compare key_hash: %s", q)
+	}
+	asColumns := strings.NewReplacer("CAST(@name AS nvarchar(128))", "name", "CAST(@object AS nvarchar(max))", "object").Replace(expr[1])
+	ms, err := mssqlschema.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if strings.Contains(m.SQL, "CREATE TABLE ooda.Reading") {
+			if want := "key_hash AS " + asColumns + " PERSISTED NOT NULL"; !strings.Contains(strings.Join(strings.Fields(m.SQL), " "), want) {
+				t.Fatalf("%s does not define %q (from qRecordReading)", m.Name, want)
+			}
+			return
+		}
+	}
+	t.Fatal("no migration creates ooda.Reading")
 }

@@ -19,12 +19,15 @@
 package mssql
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hartonomous/ooda/broker"
@@ -323,10 +326,8 @@ func (s *Store) TakeValidation(ctx context.Context, q broker.Querier, handle str
 
 // RecordResult implements store.Writer.
 func (s *Store) RecordResult(ctx context.Context, q broker.Querier, actionID, actionType, result, revertDetail string, now time.Time) error {
-	switch result {
-	case "improved", "neutral", "regressed":
-	default:
-		return fmt.Errorf("store: result %q of action %s: must be improved, neutral or regressed", result, actionID)
+	if !store.ValidResult(result) {
+		return fmt.Errorf("store: result %q of action %s: must be improved, neutral, regressed or failed", result, actionID)
 	}
 	if _, err := q.ExecContext(ctx, qRecordResult, sql.Named("id", actionID), sql.Named("result", result), sql.Named("validated_at", utc(now))); err != nil {
 		return fmt.Errorf("store: result of action %s: %w", actionID, err)
@@ -384,6 +385,11 @@ func (s *Store) actions(ctx context.Context, id string) ([]store.Action, error) 
 	if err != nil {
 		return nil, err
 	}
+	return scanActions(rows)
+}
+
+// scanActions reads the rows to the end and closes them.
+func scanActions(rows *sql.Rows) ([]store.Action, error) {
 	defer rows.Close()
 	out := []store.Action{}
 	for rows.Next() {
@@ -502,16 +508,105 @@ func (s *Store) ActionStats(ctx context.Context) ([]store.ActionStats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: action stats: %w", err)
 	}
+	return scanActionStats(rows)
+}
+
+// ActionStatsSince implements store.Reader.
+func (s *Store) ActionStatsSince(ctx context.Context, since time.Time) ([]store.ActionStats, error) {
+	rows, err := s.r.QueryContext(ctx, qActionStatsSince, sql.Named("since", utc(since)))
+	if err != nil {
+		return nil, fmt.Errorf("store: action stats: %w", err)
+	}
+	return scanActionStats(rows)
+}
+
+func scanActionStats(rows *sql.Rows) ([]store.ActionStats, error) {
 	defer rows.Close()
 	out := []store.ActionStats{}
 	for rows.Next() {
 		var a store.ActionStats
-		if err := rows.Scan(&a.Type, &a.Improved, &a.Neutral, &a.Regressed); err != nil {
+		if err := rows.Scan(&a.Type, &a.Improved, &a.Neutral, &a.Regressed, &a.Failed); err != nil {
 			return nil, fmt.Errorf("store: action stats: %w", err)
 		}
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// ActionsSince implements store.Reader.
+func (s *Store) ActionsSince(ctx context.Context, since time.Time) ([]store.Action, error) {
+	rows, err := s.r.QueryContext(ctx, qActionsSince, sql.Named("since", utc(since)))
+	if err != nil {
+		return nil, fmt.Errorf("store: actions since %s: %w", since.Format(time.RFC3339), err)
+	}
+	out, err := scanActions(rows)
+	if err != nil {
+		return nil, fmt.Errorf("store: actions since %s: %w", since.Format(time.RFC3339), err)
+	}
+	return out, nil
+}
+
+// RecordReadings implements store.Writer: one statement per reading, in the
+// caller's transaction.
+func (s *Store) RecordReadings(ctx context.Context, q broker.Querier, cycleID string, at time.Time, rs []store.Reading) error {
+	for _, r := range rs {
+		if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
+			continue // float has no NaN or infinity
+		}
+		if _, err := q.ExecContext(ctx, qRecordReading, sql.Named("name", r.Name), sql.Named("object", r.Object),
+			sql.Named("at", utc(at)), sql.Named("cycle_id", cycleID), sql.Named("value", r.Value)); err != nil {
+			return fmt.Errorf("store: reading %s of %q in cycle %s: %w", r.Name, r.Object, cycleID, err)
+		}
+	}
+	return nil
+}
+
+// PruneReadings implements store.Writer.
+func (s *Store) PruneReadings(ctx context.Context, q broker.Querier, before time.Time) (int64, error) {
+	rows, err := q.QueryContext(ctx, qPruneReadings, sql.Named("before", utc(before)))
+	if err != nil {
+		return 0, fmt.Errorf("store: prune readings before %s: %w", before.Format(time.RFC3339), err)
+	}
+	defer rows.Close()
+	var n int64
+	for rows.Next() {
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("store: prune readings before %s: %w", before.Format(time.RFC3339), err)
+	}
+	return n, nil
+}
+
+// ReadingHistory implements store.Reader.
+func (s *Store) ReadingHistory(ctx context.Context, since time.Time, maxPerKey int) ([]store.ReadingSample, error) {
+	if maxPerKey <= 0 {
+		return nil, fmt.Errorf("store: reading history: maxPerKey %d: must be positive", maxPerKey)
+	}
+	rows, err := s.r.QueryContext(ctx, qReadingHistory, sql.Named("since", utc(since)), sql.Named("n", top(maxPerKey)))
+	if err != nil {
+		return nil, fmt.Errorf("store: reading history: %w", err)
+	}
+	defer rows.Close()
+	out := []store.ReadingSample{}
+	for rows.Next() {
+		var r store.ReadingSample
+		if err := rows.Scan(&r.Name, &r.Object, &r.Value, &r.At); err != nil {
+			return nil, fmt.Errorf("store: reading history: %w", err)
+		}
+		r.At = r.At.UTC()
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: reading history: %w", err)
+	}
+	// The server ordered names and objects by its collation (case-insensitive,
+	// usually); the contract is byte order, as SQLite's. Stable: each key's
+	// samples stay newest first.
+	slices.SortStableFunc(out, func(a, b store.ReadingSample) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Object, b.Object))
+	})
+	return out, nil
 }
 
 // PendingValidation implements store.Reader.

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"time"
 
@@ -265,24 +266,16 @@ func (s *Store) Cycle(ctx context.Context, id string) (store.CycleDetail, error)
 		d.Steps = append(d.Steps, st)
 	}
 	rows.Close()
-	rows, err = s.r.QueryContext(ctx, `SELECT id, cycle_id, type, target, tier, status, detail, before, after, undo, created_at, result, validated_at FROM ooda_action WHERE cycle_id = ? ORDER BY created_at, id`, id)
+	rows, err = s.r.QueryContext(ctx, actionSelect+` WHERE cycle_id = ? ORDER BY created_at, id`, id)
 	if err != nil {
 		return d, fmt.Errorf("store: cycle %q: %w", id, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var a store.Action
-		var before, after string
-		var at int64
-		var validated sql.NullInt64
-		if err := rows.Scan(&a.ID, &a.CycleID, &a.Type, &a.Target, &a.Tier, &a.Status, &a.Detail, &before, &after, &a.Undo, &at, &a.Result, &validated); err != nil {
+		a, err := scanAction(rows)
+		if err != nil {
 			return d, err
 		}
-		if validated.Valid {
-			t := time.Unix(0, validated.Int64).UTC()
-			a.ValidatedAt = &t
-		}
-		a.Before, a.After, a.CreatedAt = json.RawMessage(before), json.RawMessage(after), time.Unix(0, at).UTC()
 		d.Actions = append(d.Actions, a)
 	}
 	return d, rows.Err()
@@ -465,10 +458,8 @@ func (s *Store) TakeValidation(ctx context.Context, q broker.Querier, handle str
 
 // RecordResult implements store.Writer.
 func (s *Store) RecordResult(ctx context.Context, q broker.Querier, actionID, actionType, result, revertDetail string, now time.Time) error {
-	switch result {
-	case "improved", "neutral", "regressed":
-	default:
-		return fmt.Errorf("store: result %q of action %s: must be improved, neutral or regressed", result, actionID)
+	if !store.ValidResult(result) {
+		return fmt.Errorf("store: result %q of action %s: must be improved, neutral, regressed or failed", result, actionID)
 	}
 	if _, err := q.ExecContext(ctx, `UPDATE ooda_action SET result = ?, validated_at = ? WHERE id = ?`, result, nanos(now), actionID); err != nil {
 		return fmt.Errorf("store: result of action %s: %w", actionID, err)
@@ -478,7 +469,7 @@ func (s *Store) RecordResult(ctx context.Context, q broker.Querier, actionID, ac
 			return fmt.Errorf("store: revert of action %s: %w", actionID, err)
 		}
 	}
-	// The column name comes from the switch above, never from input.
+	// The column name comes from ValidResult's four constants, never from input.
 	if _, err := q.ExecContext(ctx, `INSERT INTO ooda_action_stats (type, `+result+`) VALUES (?, 1)
 		ON CONFLICT (type) DO UPDATE SET `+result+` = `+result+` + 1`, actionType); err != nil {
 		return fmt.Errorf("store: stats of %s: %w", actionType, err)
@@ -488,7 +479,19 @@ func (s *Store) RecordResult(ctx context.Context, q broker.Querier, actionID, ac
 
 // ActionStats implements store.Reader.
 func (s *Store) ActionStats(ctx context.Context) ([]store.ActionStats, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT type, improved, neutral, regressed FROM ooda_action_stats ORDER BY type`)
+	return s.actionStats(ctx, `SELECT type, improved, neutral, regressed, failed FROM ooda_action_stats ORDER BY type`)
+}
+
+// ActionStatsSince implements store.Reader: counted from the actions'
+// results, not from the all-time counters.
+func (s *Store) ActionStatsSince(ctx context.Context, since time.Time) ([]store.ActionStats, error) {
+	return s.actionStats(ctx, `SELECT type,
+		SUM(result = 'improved'), SUM(result = 'neutral'), SUM(result = 'regressed'), SUM(result = 'failed')
+		FROM ooda_action WHERE validated_at >= ? AND result <> '' GROUP BY type ORDER BY type`, nanos(since))
+}
+
+func (s *Store) actionStats(ctx context.Context, query string, args ...any) ([]store.ActionStats, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: action stats: %w", err)
 	}
@@ -496,10 +499,102 @@ func (s *Store) ActionStats(ctx context.Context) ([]store.ActionStats, error) {
 	out := []store.ActionStats{}
 	for rows.Next() {
 		var a store.ActionStats
-		if err := rows.Scan(&a.Type, &a.Improved, &a.Neutral, &a.Regressed); err != nil {
-			return nil, err
+		if err := rows.Scan(&a.Type, &a.Improved, &a.Neutral, &a.Regressed, &a.Failed); err != nil {
+			return nil, fmt.Errorf("store: action stats: %w", err)
 		}
 		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+const actionSelect = `SELECT id, cycle_id, type, target, tier, status, detail, before, after, undo, created_at, result, validated_at FROM ooda_action`
+
+func scanAction(row interface{ Scan(...any) error }) (store.Action, error) {
+	var a store.Action
+	var before, after string
+	var at int64
+	var validated sql.NullInt64
+	if err := row.Scan(&a.ID, &a.CycleID, &a.Type, &a.Target, &a.Tier, &a.Status, &a.Detail, &before, &after, &a.Undo, &at, &a.Result, &validated); err != nil {
+		return a, err
+	}
+	if validated.Valid {
+		t := time.Unix(0, validated.Int64).UTC()
+		a.ValidatedAt = &t
+	}
+	a.Before, a.After, a.CreatedAt = json.RawMessage(before), json.RawMessage(after), time.Unix(0, at).UTC()
+	return a, nil
+}
+
+// ActionsSince implements store.Reader.
+func (s *Store) ActionsSince(ctx context.Context, since time.Time) ([]store.Action, error) {
+	rows, err := s.r.QueryContext(ctx, actionSelect+` WHERE created_at >= ? ORDER BY created_at, id`, nanos(since))
+	if err != nil {
+		return nil, fmt.Errorf("store: actions since %s: %w", since.Format(time.RFC3339), err)
+	}
+	defer rows.Close()
+	out := []store.Action{}
+	for rows.Next() {
+		a, err := scanAction(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: actions since %s: %w", since.Format(time.RFC3339), err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// RecordReadings implements store.Writer.
+func (s *Store) RecordReadings(ctx context.Context, q broker.Querier, cycleID string, at time.Time, rs []store.Reading) error {
+	for _, r := range rs {
+		if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
+			continue
+		}
+		if _, err := q.ExecContext(ctx, `INSERT INTO ooda_reading (name, object, taken_at, cycle_id, value) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`, r.Name, r.Object, nanos(at), cycleID, r.Value); err != nil {
+			return fmt.Errorf("store: reading %s of %q in cycle %s: %w", r.Name, r.Object, cycleID, err)
+		}
+	}
+	return nil
+}
+
+// PruneReadings implements store.Writer.
+func (s *Store) PruneReadings(ctx context.Context, q broker.Querier, before time.Time) (int64, error) {
+	res, err := q.ExecContext(ctx, `DELETE FROM ooda_reading WHERE taken_at < ?`, nanos(before))
+	if err != nil {
+		return 0, fmt.Errorf("store: prune readings before %s: %w", before.Format(time.RFC3339), err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: prune readings before %s: %w", before.Format(time.RFC3339), err)
+	}
+	return n, nil
+}
+
+// ReadingHistory implements store.Reader. The window function numbers each
+// key's readings newest first (ties: the later cycle id first); the primary
+// key already has that order, so SQLite numbers them without sorting.
+func (s *Store) ReadingHistory(ctx context.Context, since time.Time, maxPerKey int) ([]store.ReadingSample, error) {
+	if maxPerKey <= 0 {
+		return nil, fmt.Errorf("store: reading history: maxPerKey %d: must be positive", maxPerKey)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT name, object, value, taken_at FROM (
+			SELECT name, object, value, taken_at, cycle_id,
+				ROW_NUMBER() OVER (PARTITION BY name, object ORDER BY taken_at DESC, cycle_id DESC) AS n
+			FROM ooda_reading WHERE taken_at >= ?)
+		WHERE n <= ? ORDER BY name, object, taken_at DESC, cycle_id DESC`, nanos(since), maxPerKey)
+	if err != nil {
+		return nil, fmt.Errorf("store: reading history: %w", err)
+	}
+	defer rows.Close()
+	out := []store.ReadingSample{}
+	for rows.Next() {
+		var r store.ReadingSample
+		var at int64
+		if err := rows.Scan(&r.Name, &r.Object, &r.Value, &at); err != nil {
+			return nil, fmt.Errorf("store: reading history: %w", err)
+		}
+		r.At = time.Unix(0, at).UTC()
+		out = append(out, r)
 	}
 	return out, rows.Err()
 }

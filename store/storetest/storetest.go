@@ -7,6 +7,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +45,10 @@ func Exercise(t *testing.T, h Harness) {
 		{"Approvals", approvals},
 		{"SettingsAndLastStart", settings},
 		{"RollbackWritesNothing", rollback},
+		{"ReadingHistoryCapsEachKeyNewestFirst", readingHistory},
+		{"ReadingHistoryWindowAndPrune", readingWindowAndPrune},
+		{"ActionStatsSinceCountsTheWindow", actionStatsSince},
+		{"ActionsSinceOldestFirst", actionsSince},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -324,5 +331,300 @@ func rollback(t *testing.T, b broker.Broker, s Store) {
 	}
 	if n, _ := s.OutboxDepth(ctx); n != 0 {
 		t.Fatalf("a rolled-back event is in the outbox")
+	}
+}
+
+// sample is a ReadingSample written compactly: minutes after t0.
+type sample struct {
+	name, object string
+	value        float64
+	minute       int
+}
+
+func samples(rs []store.ReadingSample) []sample {
+	out := []sample{}
+	for _, r := range rs {
+		out = append(out, sample{r.Name, r.Object, r.Value, int(r.At.Sub(t0) / time.Minute)})
+	}
+	return out
+}
+
+// recordMinutes records, for each minute m of minutes, one observation of
+// cycle "m<m>" at t0+m holding the readings that fn returns for it.
+func recordMinutes(t *testing.T, b broker.Broker, s Store, minutes []int, fn func(m int) []store.Reading) {
+	t.Helper()
+	ctx := context.Background()
+	write(t, b, func(q broker.Querier) error {
+		for _, m := range minutes {
+			if err := s.RecordReadings(ctx, q, fmt.Sprintf("m%02d", m), t0.Add(time.Duration(m)*time.Minute), fn(m)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func readingHistory(t *testing.T, b broker.Broker, s Store) {
+	ctx := context.Background()
+	// An object longer than any index key may be (SQL Server: 900 bytes
+	// clustered) and two objects that differ only in case (a
+	// case-insensitive collation must not merge them).
+	long := strings.Repeat("[schema].[a_rather_long_table_name].", 30)
+	recordMinutes(t, b, s, []int{0, 1, 2, 3, 4, 5, 6}, func(m int) []store.Reading {
+		rs := []store.Reading{
+			{Name: "frag", Object: "ix", Value: float64(10 + m)},
+			{Name: "frag", Object: "IX", Value: float64(100 + m)},
+			{Name: "latency", Object: long, Value: float64(m) / 2},
+			{Name: "bad", Object: "ix", Value: math.NaN()},
+			{Name: "bad", Object: "ix", Value: math.Inf(1)},
+		}
+		if m%2 == 0 {
+			rs = append(rs, store.Reading{Name: "age", Object: "db", Value: float64(m)})
+		}
+		return rs
+	})
+	// The same readings of the same cycle and time again: the first value stays.
+	write(t, b, func(q broker.Querier) error {
+		return s.RecordReadings(ctx, q, "m06", t0.Add(6*time.Minute), []store.Reading{{Name: "frag", Object: "ix", Value: -1}})
+	})
+	// Two cycles at the same time: both recorded, the later cycle id first.
+	write(t, b, func(q broker.Querier) error {
+		return s.RecordReadings(ctx, q, "m06b", t0.Add(6*time.Minute), []store.Reading{{Name: "age", Object: "db", Value: 66}})
+	})
+
+	got, err := s.ReadingHistory(ctx, t0, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []sample{
+		{"age", "db", 66, 6}, {"age", "db", 6, 6}, {"age", "db", 4, 4},
+		{"frag", "IX", 106, 6}, {"frag", "IX", 105, 5}, {"frag", "IX", 104, 4},
+		{"frag", "ix", 16, 6}, {"frag", "ix", 15, 5}, {"frag", "ix", 14, 4},
+		{"latency", long, 3, 6}, {"latency", long, 2.5, 5}, {"latency", long, 2, 4},
+	}
+	if g := samples(got); !slices.Equal(g, want) {
+		t.Fatalf("history, 3 per key:\n got %v\nwant %v", g, want)
+	}
+
+	got, err = s.ReadingHistory(ctx, t0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perKey := map[string]int{}
+	for _, r := range got {
+		perKey[r.Name+"/"+r.Object[:min(len(r.Object), 8)]]++
+	}
+	if want := map[string]int{"age/db": 5, "frag/IX": 7, "frag/ix": 7, "latency/[schema]": 7}; !sameCounts(perKey, want) {
+		t.Fatalf("history, uncapped: %v, want %v (NaN and infinity are not recorded)", perKey, want)
+	}
+	for _, n := range []int{0, -1} {
+		if _, err := s.ReadingHistory(ctx, t0, n); err == nil || !strings.Contains(err.Error(), "maxPerKey") {
+			t.Errorf("maxPerKey %d: %v, want an error naming maxPerKey", n, err)
+		}
+	}
+}
+
+func sameCounts(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func readingWindowAndPrune(t *testing.T, b broker.Broker, s Store) {
+	ctx := context.Background()
+	recordMinutes(t, b, s, []int{0, 10, 20, 30}, func(m int) []store.Reading {
+		return []store.Reading{{Name: "pages", Object: "main", Value: float64(m)}, {Name: "wal", Object: "main", Value: float64(-m)}}
+	})
+	// The window includes its start.
+	got, err := s.ReadingHistory(ctx, t0.Add(20*time.Minute), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []sample{{"pages", "main", 30, 30}, {"pages", "main", 20, 20}, {"wal", "main", -30, 30}, {"wal", "main", -20, 20}}
+	if g := samples(got); !slices.Equal(g, want) {
+		t.Fatalf("history since minute 20:\n got %v\nwant %v", g, want)
+	}
+	if got, err := s.ReadingHistory(ctx, t0.Add(time.Hour), 10); err != nil || len(got) != 0 {
+		t.Fatalf("history of an empty window: %v %v", got, err)
+	}
+
+	// A rolled-back recording leaves nothing.
+	tx, err := b.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := tx.SQL(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordReadings(ctx, q, "ghost", t0.Add(40*time.Minute), []store.Reading{{Name: "pages", Object: "main", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Pruning deletes strictly before its time.
+	prune := func(before time.Time) int64 {
+		var n int64
+		write(t, b, func(q broker.Querier) error {
+			var err error
+			n, err = s.PruneReadings(ctx, q, before)
+			return err
+		})
+		return n
+	}
+	if n := prune(t0.Add(20 * time.Minute)); n != 4 {
+		t.Fatalf("pruning before minute 20 deleted %d readings, want 4", n)
+	}
+	if n := prune(t0.Add(20 * time.Minute)); n != 0 {
+		t.Fatalf("pruning again deleted %d readings, want 0", n)
+	}
+	got, err = s.ReadingHistory(ctx, t0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := samples(got); !slices.Equal(g, want) {
+		t.Fatalf("history after pruning:\n got %v\nwant %v", g, want)
+	}
+}
+
+func actionStatsSince(t *testing.T, b broker.Broker, s Store) {
+	ctx := context.Background()
+	type validated struct {
+		id, typ, result string
+		minute          int // validated at t0 + minute; -1: never validated
+	}
+	vs := []validated{
+		{"c/1", "vacuum", store.ResultImproved, 0},
+		{"c/2", "vacuum", store.ResultRegressed, 10},
+		{"c/3", "vacuum", store.ResultImproved, 20},
+		{"c/4", "vacuum", store.ResultFailed, 30},
+		{"c/5", "analyze", store.ResultNeutral, 5},
+		{"c/6", "analyze", store.ResultFailed, 25},
+		{"c/7", "checkpoint", store.ResultImproved, 1},
+		{"c/8", "reindex", "", -1},
+	}
+	write(t, b, func(q broker.Querier) error {
+		if _, _, err := s.StartCycle(ctx, q, store.Cycle{ID: "c", Source: "operator", StartedAt: t0}); err != nil {
+			return err
+		}
+		for _, v := range vs {
+			if err := s.RecordAction(ctx, q, store.Action{ID: v.id, CycleID: "c", Type: v.typ, Target: "main", Tier: 1, Status: "executed", CreatedAt: t0}); err != nil {
+				return err
+			}
+			if v.minute >= 0 {
+				if err := s.RecordResult(ctx, q, v.id, v.typ, v.result, "", t0.Add(time.Duration(v.minute)*time.Minute)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	for _, c := range []struct {
+		name  string
+		since time.Time
+		want  []store.ActionStats
+	}{
+		{"AllOfThem", t0, []store.ActionStats{
+			{Type: "analyze", Neutral: 1, Failed: 1},
+			{Type: "checkpoint", Improved: 1},
+			{Type: "vacuum", Improved: 2, Regressed: 1, Failed: 1},
+		}},
+		{"FromMinute10Inclusive", t0.Add(10 * time.Minute), []store.ActionStats{
+			{Type: "analyze", Failed: 1},
+			{Type: "vacuum", Improved: 1, Regressed: 1, Failed: 1},
+		}},
+		{"JustAfterMinute10", t0.Add(10*time.Minute + time.Second), []store.ActionStats{
+			{Type: "analyze", Failed: 1},
+			{Type: "vacuum", Improved: 1, Failed: 1},
+		}},
+		{"Empty", t0.Add(time.Hour), []store.ActionStats{}},
+	} {
+		got, err := s.ActionStatsSince(ctx, c.since)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("%s: ActionStatsSince = %+v %v, want %+v", c.name, got, err, c.want)
+		}
+	}
+	// All time, from the counters: the same as the widest window.
+	all, err := s.ActionStats(ctx)
+	if want := []store.ActionStats{
+		{Type: "analyze", Neutral: 1, Failed: 1},
+		{Type: "checkpoint", Improved: 1},
+		{Type: "vacuum", Improved: 2, Regressed: 1, Failed: 1},
+	}; err != nil || !slices.Equal(all, want) {
+		t.Errorf("ActionStats = %+v %v, want %+v", all, err, want)
+	}
+	write(t, b, func(q broker.Querier) error {
+		err := s.RecordResult(ctx, q, "c/8", "reindex", "exploded", "", t0)
+		if err == nil || !strings.Contains(err.Error(), `"exploded"`) || !strings.Contains(err.Error(), "failed") {
+			t.Errorf("an unknown result: %v, want an error naming it and the accepted ones", err)
+		}
+		return nil
+	})
+	d, err := s.Cycle(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range d.Actions {
+		if a.ID == "c/4" && (a.Result != store.ResultFailed || a.ValidatedAt == nil || !a.ValidatedAt.Equal(t0.Add(30*time.Minute))) {
+			t.Errorf("failed action: %+v", a)
+		}
+		if a.ID == "c/8" && (a.Result != "" || a.ValidatedAt != nil) {
+			t.Errorf("an action whose result was refused: %+v", a)
+		}
+	}
+}
+
+func actionsSince(t *testing.T, b broker.Broker, s Store) {
+	ctx := context.Background()
+	type act struct {
+		id, status string
+		minute     int
+	}
+	// Recorded out of order; two share a minute (ordered by id).
+	acts := []act{{"c/d", "awaiting_approval", 30}, {"c/a", "executed", 0}, {"c/c", "dry_run", 20}, {"c/b", "skipped", 20}, {"c/e", "failed", 10}}
+	write(t, b, func(q broker.Querier) error {
+		for _, a := range acts {
+			if err := s.RecordAction(ctx, q, store.Action{ID: a.id, CycleID: "c", Type: "vacuum", Target: "main", Tier: 1, Status: a.status,
+				Detail: "d " + a.id, Before: json.RawMessage(`{"v":1}`), Undo: "undo " + a.id, CreatedAt: t0.Add(time.Duration(a.minute) * time.Minute)}); err != nil {
+				return err
+			}
+		}
+		return s.RecordResult(ctx, q, "c/a", "vacuum", store.ResultImproved, "", t0.Add(5*time.Minute))
+	})
+	for _, c := range []struct {
+		name  string
+		since time.Time
+		want  []string
+	}{
+		{"All", t0, []string{"c/a", "c/e", "c/b", "c/c", "c/d"}},
+		{"FromMinute20Inclusive", t0.Add(20 * time.Minute), []string{"c/b", "c/c", "c/d"}},
+		{"JustAfterMinute20", t0.Add(20*time.Minute + time.Second), []string{"c/d"}},
+		{"None", t0.Add(time.Hour), []string{}},
+	} {
+		got, err := s.ActionsSince(ctx, c.since)
+		ids := []string{}
+		for _, a := range got {
+			ids = append(ids, a.ID)
+		}
+		if err != nil || !slices.Equal(ids, c.want) {
+			t.Errorf("%s: ActionsSince = %v %v, want %v", c.name, ids, err, c.want)
+		}
+	}
+	got, err := s.ActionsSince(ctx, t0)
+	if err != nil || len(got) == 0 {
+		t.Fatalf("actions: %v %v", got, err)
+	}
+	a := got[0]
+	if a.Status != "executed" || a.Detail != "d c/a" || string(a.Before) != `{"v":1}` || a.Undo != "undo c/a" || !a.CreatedAt.Equal(t0) ||
+		a.Result != store.ResultImproved || a.ValidatedAt == nil || !a.ValidatedAt.Equal(t0.Add(5*time.Minute)) {
+		t.Errorf("the first action as read back: %+v", a)
 	}
 }
