@@ -106,14 +106,14 @@ func Orient(o Observation, th Thresholds) []Hypothesis {
 		}
 	}
 	if wal, ok := value(o, "wal_bytes"); ok && wal > th.WALBytes {
-		add("wal_grown", "main", fmt.Sprintf("WAL is %.0f bytes, threshold %.0f", wal, th.WALBytes), "wal_checkpoint", 1, 0.95)
+		add("wal_grown", "wal", fmt.Sprintf("WAL is %.0f bytes, threshold %.0f", wal, th.WALBytes), "wal_checkpoint", 1, 0.95)
 	}
 	if age, ok := value(o, "optimize_age_seconds"); ok && age >= th.OptimizeEvery.Seconds() {
 		ev := fmt.Sprintf("last PRAGMA optimize %.0f s ago, policy every %s", age, th.OptimizeEvery)
 		if age < 0 || age > 1e15 {
 			ev = "PRAGMA optimize has never run"
 		}
-		add("stale_statistics", "main", ev, "optimize", 1, 0.8)
+		add("stale_statistics", "statistics", ev, "optimize", 1, 0.8)
 	}
 	if n, ok := value(o, "cycles_beyond_retention"); ok && n > 0 {
 		add("history_retention", "cycles", fmt.Sprintf("%.0f finished cycles are older than the retention", n), "prune_history", 1, 1)

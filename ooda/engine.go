@@ -27,6 +27,11 @@ type Config struct {
 	Logger     zerolog.Logger
 	Thresholds Thresholds // DefaultThresholds()
 	DryRun     bool
+	// PolicyFile, when set, is applied over these settings (see
+	// PolicyFile.Apply); SetPolicy replaces it while the engine runs.
+	PolicyFile *PolicyFile
+	// Policy is the effective policy; New computes it from the above.
+	Policy Policy
 	// MaxAttempts is how many failed deliveries send a message to the dead letters. Default 3.
 	MaxAttempts int
 	// MaxBodyBytes caps an envelope. Default 256 KiB.
@@ -42,7 +47,11 @@ type Config struct {
 	// ValidationWindow is how long after an action the loop observes again
 	// to classify it. Default 15m.
 	ValidationWindow time.Duration
-	Now              func() time.Time
+	// BaselineWindow is how far back readings count toward the baseline
+	// (median and MAD per reading and object) that validation judges
+	// against; older readings are pruned. Default 7 days.
+	BaselineWindow time.Duration
+	Now            func() time.Time
 	// Published is called after a commit that added outbox events.
 	Published func()
 	// Heartbeat is called after every stage step (the systemd watchdog).
@@ -93,6 +102,9 @@ func (c *Config) withDefaults() {
 	if c.ValidationWindow == 0 {
 		c.ValidationWindow = 15 * time.Minute
 	}
+	if c.BaselineWindow == 0 {
+		c.BaselineWindow = 7 * 24 * time.Hour
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -110,6 +122,8 @@ func (c *Config) withDefaults() {
 // Engine runs the four stages.
 type Engine struct {
 	cfg    Config
+	base   Config // as given to New, before any policy file: what SetPolicy applies a file to
+	live   atomic.Pointer[livePolicy]
 	log    zerolog.Logger
 	stages []*stage
 }
@@ -124,8 +138,9 @@ type stage struct {
 
 // result is what a handler concluded; the engine writes it.
 type result struct {
-	record    any // the step's payload in the state
-	next      any // payload of the next message; nil ends the cycle here
+	readings  *Observation // the observe stage's readings, kept for baselines
+	record    any          // the step's payload in the state
+	next      any          // payload of the next message; nil ends the cycle here
 	status    string
 	errText   string
 	actions   []store.Action
@@ -156,7 +171,12 @@ func New(cfg Config) (*Engine, error) {
 	case cfg.MaxAttempts < 1:
 		return nil, fmt.Errorf("ooda: Config.MaxAttempts: %d is less than 1", cfg.MaxAttempts)
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger.With().Str("component", "loop").Logger()}
+	e := &Engine{cfg: cfg, base: cfg, log: cfg.Logger.With().Str("component", "loop").Logger()}
+	file := PolicyFile{}
+	if cfg.PolicyFile != nil {
+		file = *cfg.PolicyFile
+	}
+	e.SetPolicy(file)
 	e.stages = []*stage{
 		{name: "observe", queue: ObserveQueue, next: KindObservation, handle: e.observe},
 		{name: "orient", queue: OrientQueue, next: KindOrientation, handle: e.orient},
@@ -443,9 +463,24 @@ func (e *Engine) apply(ctx context.Context, tx broker.Tx, s *stage, m broker.Mes
 		return err
 	}
 	now := e.cfg.Now()
+	if res.readings != nil {
+		if err := e.cfg.Store.RecordReadings(ctx, q, env.CycleID, res.readings.TakenAt, res.readings.Readings); err != nil {
+			return err
+		}
+		if _, err := e.cfg.Store.PruneReadings(ctx, q, now.Add(-e.cfg.BaselineWindow)); err != nil {
+			return err
+		}
+	}
 	for _, a := range res.actions {
 		if err := e.cfg.Store.RecordAction(ctx, q, a); err != nil {
 			return err
+		}
+		// An action that failed to run is judged at once: it counts
+		// against its type's success rate like a regression.
+		if a.Status == "failed" {
+			if err := e.cfg.Store.RecordResult(ctx, q, a.ID, a.Type, store.ResultFailed, "", now); err != nil {
+				return err
+			}
 		}
 	}
 	for _, a := range res.approvals {
@@ -743,7 +778,8 @@ func (e *Engine) validate(ctx context.Context, tx broker.Tx, m broker.Message, l
 		item   ValidationItem
 		after  float64
 		result string
-		revert string // what the undo did; "" if none
+		revert string   // what the undo did; "" if none
+		band   Baseline // the history the result was judged against
 	}
 	var results []checked
 	raw, ok, err := e.cfg.Reader.PendingValidation(ctx, handle)
@@ -761,10 +797,16 @@ func (e *Engine) validate(ctx context.Context, tx broker.Tx, m broker.Message, l
 		if err != nil {
 			return fmt.Errorf("validation on %s: observe: %w", handle, err)
 		}
+		baselines, err := e.baselines(ctx)
+		if err != nil {
+			return fmt.Errorf("validation on %s: %w", handle, err)
+		}
 		for _, it := range v.Items {
-			c := checked{item: it, result: "neutral"}
+			c := checked{item: it, result: store.ResultNeutral}
 			if after, found := checkValue(obs, it); found {
-				c.after, c.result = after, Classify(it.Before, after)
+				b, ok := baselines[ReadingKey{Name: it.Metric, Object: it.Object}]
+				c.after, c.result = after, ClassifyAgainst(it.Before, after, b, ok)
+				c.band = b
 			}
 			if u, can := e.cfg.Target.(store.Undoer); can && c.result == "regressed" {
 				actx, cancel := context.WithTimeout(ctx, e.cfg.ActionBudget)
@@ -796,7 +838,8 @@ func (e *Engine) validate(ctx context.Context, tx broker.Tx, m broker.Message, l
 		if err := e.cfg.Store.RecordResult(tctx, q, it.ActionID, it.Type, c.result, c.revert, e.cfg.Now()); err != nil {
 			return err
 		}
-		data := map[string]any{"action_id": it.ActionID, "type": it.Type, "object": it.Object, "metric": it.Metric, "before": it.Before, "after": c.after, "result": c.result}
+		data := map[string]any{"action_id": it.ActionID, "type": it.Type, "object": it.Object, "metric": it.Metric, "before": it.Before, "after": c.after, "result": c.result,
+			"baseline": map[string]any{"median": c.band.Median, "mad": c.band.MAD, "samples": c.band.N, "noise_band": noiseBand(it.Before, c.band)}}
 		if c.result == "regressed" && c.revert == "" {
 			data["undo"] = "none: this action type has no undo"
 		}

@@ -312,4 +312,10 @@ func (p PolicyFile) Apply(cfg *Config) {
 		th.BacklogAge = t.BacklogAge.Duration
 	}
 	cfg.Thresholds = th
+	pol := p.Policy()
+	pol.DryRun = cfg.DryRun
+	if cfg.ApprovalTTL > 0 {
+		pol.ApprovalTTL = cfg.ApprovalTTL
+	}
+	cfg.Policy = pol
 }

@@ -19,18 +19,19 @@ func (e *Engine) observe(ctx context.Context, env Envelope) (result, error) {
 	if err != nil {
 		return result{}, fmt.Errorf("observe %s: %w", e.cfg.Target.Name(), err)
 	}
-	return result{record: obs, next: obs, events: []event{{"observation", map[string]any{"cycle_id": env.CycleID, "observation": obs}}}}, nil
+	return result{readings: &obs, record: obs, next: obs, events: []event{{"observation", map[string]any{"cycle_id": env.CycleID, "observation": obs}}}}, nil
 }
 
-func (e *Engine) orient(_ context.Context, env Envelope) (result, error) {
+func (e *Engine) orient(ctx context.Context, env Envelope) (result, error) {
 	var obs Observation
 	if err := decodePayload(env, &obs); err != nil {
 		return result{}, err
 	}
-	o := Orientation{Observation: obs, Hypotheses: Orient(obs, e.cfg.Thresholds)}
-	if o.Hypotheses == nil {
-		o.Hypotheses = []Hypothesis{}
+	hs, err := e.orientWith(ctx, e.live.Load(), obs)
+	if err != nil {
+		return result{}, err
 	}
+	o := Orientation{Observation: obs, Hypotheses: hs}
 	return result{record: o.Hypotheses, next: o, events: []event{{"orientation", map[string]any{"cycle_id": env.CycleID, "hypotheses": o.Hypotheses}}}}, nil
 }
 
@@ -39,11 +40,12 @@ func (e *Engine) decide(ctx context.Context, env Envelope) (result, error) {
 	if err := decodePayload(env, &o); err != nil {
 		return result{}, err
 	}
-	paused, err := e.Paused(ctx)
+	lp := e.live.Load()
+	in, err := e.decideInput(ctx, lp, env.CycleID)
 	if err != nil {
 		return result{}, err
 	}
-	ds := Decisions{Decisions: Decide(o.Hypotheses, Policy{DryRun: e.cfg.DryRun}, DecideInput{Now: e.cfg.Now(), CycleID: env.CycleID, Paused: paused})}
+	ds := Decisions{Decisions: Decide(o.Hypotheses, lp.policy, in)}
 	evs := []event{{"decision", map[string]any{"cycle_id": env.CycleID, "decisions": ds.Decisions}}}
 	for _, d := range ds.Decisions {
 		if d.Verdict == VerdictNeedsApproval {
@@ -62,7 +64,8 @@ func (e *Engine) act(ctx context.Context, env Envelope) (result, error) {
 	for _, d := range ds.Decisions {
 		h := d.Hypothesis
 		a := store.Action{ID: env.CycleID + "/" + h.ID, CycleID: env.CycleID, Type: h.Action, Target: h.Object, Tier: h.Tier, CreatedAt: e.cfg.Now()}
-		if d.Verdict == VerdictApproved && e.cfg.DryRun {
+		lp := e.live.Load()
+		if d.Verdict == VerdictApproved && lp.policy.DryRun {
 			d.Verdict = VerdictDryRun
 		}
 		switch d.Verdict {
@@ -87,7 +90,9 @@ func (e *Engine) act(ctx context.Context, env Envelope) (result, error) {
 			hyp, _ := json.Marshal(h) // a struct of strings and numbers always marshals
 			now := e.cfg.Now()
 			res.approvals = append(res.approvals, store.Approval{ID: a.ID, CycleID: env.CycleID, Action: h.Action, Object: h.Object, Tier: h.Tier,
-				Hypothesis: hyp, Reason: d.Reason, RequestedAt: now, ExpiresAt: now.Add(e.cfg.ApprovalTTL)})
+				Hypothesis: hyp, Reason: d.Reason, RequestedAt: now, ExpiresAt: now.Add(lp.policy.withDefaults().ApprovalTTL)})
+		case VerdictDeferred:
+			a.Status, a.Detail = "deferred", d.Reason
 		default:
 			a.Status, a.Detail = "skipped", d.Reason
 		}
