@@ -37,6 +37,17 @@ type Controller interface {
 	Approvals(ctx context.Context, limit int) (any, error)
 	Approve(ctx context.Context, req ApprovalRequest) (any, error)
 	Reject(ctx context.Context, req ApprovalRequest) (any, error)
+	// Policy is the effective policy, every field present.
+	Policy(ctx context.Context) (any, error)
+	// WhatIf runs Orient and Decide on an observation with the current
+	// policy and changes nothing.
+	WhatIf(ctx context.Context, req WhatIfRequest) (any, error)
+}
+
+// WhatIfRequest is the body of ctl.whatif: an observation in the format
+// `oodactl show --json CYCLE` prints (ooda/observation.schema.json).
+type WhatIfRequest struct {
+	Observation json.RawMessage `json:"observation"`
 }
 
 // RedriveRequest is the body of ctl.redrive.
@@ -115,6 +126,13 @@ func AddControl(nc *nats.Conn, version string, c Controller) (micro.Service, err
 		"approve":     with(c.Approve),
 		"reject":      with(c.Reject),
 		"deadletters": with(func(ctx context.Context, r ListRequest) (any, error) { return c.DeadLetters(ctx, limit(r.Limit)) }),
+		"policy":      func(ctx context.Context, _ []byte) (any, error) { return c.Policy(ctx) },
+		"whatif": with(func(ctx context.Context, r WhatIfRequest) (any, error) {
+			if len(r.Observation) == 0 {
+				return nil, fmt.Errorf("%w: observation is required", ErrBadRequest)
+			}
+			return c.WhatIf(ctx, r)
+		}),
 	}
 	for name, fn := range endpoints {
 		handler := micro.HandlerFunc(func(req micro.Request) {

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,7 +31,8 @@ Commands:
   trigger [--reason R] [--key K] [--wait]   start a cycle; --wait follows it stage by stage
   status                                    loop, queues, outbox, NATS
   cycles [--limit N]                        recent cycles, newest first
-  show CYCLE                                one cycle: steps, actions, results
+  show [--json] CYCLE                       one cycle: steps, actions, results; --json prints the
+                                            cycle's observation in the format whatif reads
   pause [--reason R]                        kill switch on: no action runs
   resume [--reason R]                       kill switch off
   deadletters [--limit N]                   messages the loop gave up on, with why
@@ -39,6 +41,9 @@ Commands:
   approve ID --reason R                     run a pending decision (recorded with who and why)
   reject ID --reason R                      close a pending decision without running it
   events [--last N] [--follow]              the last N events (from the JetStream stream); --follow keeps printing new ones
+  policy                                    the effective policy, every field with its value
+  whatif --observation FILE.json            run Orient and Decide on a recorded observation with the
+                                            current policy; print hypotheses and decisions; change nothing
 
 Global flags:
   --nats URL     control service address (default $OODA_NATS_URL, else nats://127.0.0.1:4222)
@@ -100,7 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	known := map[string]bool{"trigger": true, "status": true, "cycles": true, "show": true, "pause": true, "resume": true, "deadletters": true, "events": true,
-		"redrive": true, "approvals": true, "approve": true, "reject": true}
+		"redrive": true, "approvals": true, "approve": true, "reject": true, "policy": true, "whatif": true}
 	if cmd == "help" {
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -129,10 +134,51 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return c.simple("cycles", map[string]int{"limit": *limit}, c.printCycles)
 	case "show":
-		if len(rest) != 1 {
-			return exitError{2, errors.New("show needs one cycle id: oodactl show CYCLE")}
+		sub := flag.NewFlagSet("show", flag.ContinueOnError)
+		sub.SetOutput(stderr)
+		obsOnly := sub.Bool("json", false, "print the cycle's observation as JSON, the format oodactl whatif --observation reads")
+		if err := sub.Parse(rest); err != nil {
+			return err
 		}
-		return c.simple("cycle", map[string]string{"id": rest[0]}, c.printCycle)
+		if sub.NArg() != 1 {
+			return exitError{2, errors.New("show needs one cycle id: oodactl show [--json] CYCLE")}
+		}
+		if *obsOnly {
+			data, err := c.request("cycle", map[string]string{"id": sub.Arg(0)})
+			if err != nil {
+				return err
+			}
+			return printObservation(c.out, sub.Arg(0), data)
+		}
+		return c.simple("cycle", map[string]string{"id": sub.Arg(0)}, c.printCycle)
+	case "policy":
+		data, err := c.request("policy", nil)
+		if err != nil {
+			return err
+		}
+		return printIndented(c.out, data)
+	case "whatif":
+		sub := flag.NewFlagSet("whatif", flag.ContinueOnError)
+		sub.SetOutput(stderr)
+		file := sub.String("observation", "", "an observation as JSON (oodactl show --json CYCLE prints one; see ooda/observation.schema.json)")
+		if err := sub.Parse(rest); err != nil {
+			return err
+		}
+		if *file == "" || sub.NArg() > 0 {
+			return exitError{2, errors.New("whatif needs --observation FILE.json (and nothing else)")}
+		}
+		raw, err := os.ReadFile(*file)
+		if err != nil {
+			return exitError{2, fmt.Errorf("whatif: %w", err)}
+		}
+		if !json.Valid(raw) {
+			return exitError{2, fmt.Errorf("whatif: %s is not valid JSON", *file)}
+		}
+		data, err := c.request("whatif", map[string]json.RawMessage{"observation": raw})
+		if err != nil {
+			return err
+		}
+		return printIndented(c.out, data)
 	case "pause", "resume":
 		sub := flag.NewFlagSet(cmd, flag.ContinueOnError)
 		sub.SetOutput(stderr)
@@ -206,6 +252,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return c.events(ctx, *last, *follow, *count)
 	}
 	return nil
+}
+
+// printObservation prints the observation recorded by a cycle's observe
+// step: exactly what whatif --observation reads.
+func printObservation(w io.Writer, id string, cycle []byte) error {
+	var d struct {
+		Steps []struct {
+			Stage   string          `json:"stage"`
+			Payload json.RawMessage `json:"payload"`
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal(cycle, &d); err != nil {
+		return err
+	}
+	for _, s := range d.Steps {
+		if s.Stage == "observe" {
+			return printIndented(w, s.Payload)
+		}
+	}
+	return exitError{1, fmt.Errorf("cycle %s has no observation yet (it has not passed its observe stage)", id)}
+}
+
+func printIndented(w io.Writer, data []byte) error {
+	var b bytes.Buffer
+	if err := json.Indent(&b, data, "", "  "); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w, b.String())
+	return err
 }
 
 func who(getenv func(string) string) string {

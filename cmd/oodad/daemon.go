@@ -117,13 +117,17 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 			}
 		},
 		Heartbeat: func() { lastBeat.Store(time.Now().UnixNano()) }}
-	if cfg.Policy != nil {
-		cfg.Policy.Apply(&ecfg)
-		log.Info().Str("policy", cfg.PolicyPath).Bool("dry_run", ecfg.DryRun).Dur("approval_ttl", ecfg.ApprovalTTL).Interface("thresholds", ecfg.Thresholds).Msg("policy file applied")
-	}
+	ecfg.PolicyFile = cfg.Policy
 	engine, err := ooda.New(ecfg)
 	if err != nil {
 		return err
+	}
+	if cfg.Policy != nil {
+		log.Info().Str("policy", cfg.PolicyPath).RawJSON("effective", engine.EffectivePolicy()).Msg("policy file applied")
+	}
+	if cfg.PolicyPath != "" {
+		stopReload := reloadOnHUP(ctx, cfg.PolicyPath, engine, log)
+		defer stopReload()
 	}
 	ctl := &controller{engine: engine, store: st, broker: b, nc: nc, started: start}
 	if nc != nil {
@@ -369,6 +373,16 @@ func (c *controller) Approve(ctx context.Context, r natsbus.ApprovalRequest) (an
 
 func (c *controller) Reject(ctx context.Context, r natsbus.ApprovalRequest) (any, error) {
 	return approvalAnswer(c.engine.Reject(ctx, r.ID, r.By, r.Reason))
+}
+
+func (c *controller) Policy(context.Context) (any, error) { return c.engine.EffectivePolicy(), nil }
+
+func (c *controller) WhatIf(ctx context.Context, r natsbus.WhatIfRequest) (any, error) {
+	res, err := c.engine.WhatIf(ctx, r.Observation)
+	if errors.Is(err, ooda.ErrInvalidRequest) {
+		return nil, fmt.Errorf("%w: %v", natsbus.ErrBadRequest, err)
+	}
+	return res, err
 }
 
 // approvalAnswer maps the engine's errors to the control service's codes.
