@@ -812,9 +812,11 @@ func (e *Engine) validate(ctx context.Context, tx broker.Tx, m broker.Message, l
 				actx, cancel := context.WithTimeout(ctx, e.cfg.ActionBudget)
 				out, err := u.Undo(actx, it.Type, it.Object)
 				cancel()
-				if err != nil {
+				switch {
+				case errors.Is(err, store.ErrNoUndo):
+				case err != nil:
 					c.revert = "undo failed: " + err.Error()
-				} else {
+				default:
 					c.revert = out.Detail
 				}
 			}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -54,6 +55,11 @@ type Target interface {
 
 // Undoer is implemented by targets whose actions can be reverted. Undo
 // reverts a regressed action; a target without it records the regression.
+// An action type that has no undo returns ErrNoUndo.
 type Undoer interface {
 	Undo(ctx context.Context, action, object string) (Outcome, error)
 }
+
+// ErrNoUndo says that an action type has no undo: its regression is
+// recorded, not reverted.
+var ErrNoUndo = errors.New("this action type has no undo")

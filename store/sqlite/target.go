@@ -97,8 +97,13 @@ func (t *Target) Observe(ctx context.Context) (store.Observation, error) {
 	if err != nil {
 		return o, err
 	}
+	mode, err := t.pragma(ctx, "auto_vacuum")
+	if err != nil {
+		return o, err
+	}
 	add("page_count", "pages", pages)
 	add("freelist_pages", "pages", free)
+	add("auto_vacuum_mode", "", mode) // 0 NONE, 1 FULL, 2 INCREMENTAL
 	add("wal_bytes", "bytes", t.walBytes())
 	age, err := t.optimizeAge(ctx)
 	if err != nil {
@@ -124,6 +129,46 @@ func (t *Target) Observe(ctx context.Context) (store.Observation, error) {
 	return o, nil
 }
 
+// auto_vacuum modes ("PRAGMA auto_vacuum").
+const (
+	autoVacuumNone        = 0
+	autoVacuumFull        = 1
+	autoVacuumIncremental = 2
+)
+
+func (t *Target) exec(ctx context.Context, stmts ...string) error {
+	for _, s := range stmts {
+		if _, err := t.db.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	return nil
+}
+
+var _ store.Undoer = (*Target)(nil)
+
+// Undo implements store.Undoer. Only vacuum has an undo: it puts
+// auto_vacuum back to NONE (with the VACUUM that makes the change take
+// effect), the mode the action moved the file from. Incremental auto-vacuum
+// moves pages at every commit that frees some, and can fragment the file; a
+// regression after the switch is undone by switching back.
+func (t *Target) Undo(ctx context.Context, action, object string) (store.Outcome, error) {
+	if action != "vacuum" {
+		return store.Outcome{}, fmt.Errorf("target embedded: %s: %w", action, store.ErrNoUndo)
+	}
+	mode, err := t.pragma(ctx, "auto_vacuum")
+	if err != nil {
+		return store.Outcome{}, err
+	}
+	if mode != autoVacuumIncremental {
+		return store.Outcome{Detail: "auto_vacuum is not INCREMENTAL: nothing to undo"}, nil
+	}
+	if err := t.exec(ctx, "PRAGMA auto_vacuum = NONE", "VACUUM"); err != nil {
+		return store.Outcome{}, err
+	}
+	return store.Outcome{Detail: "switched auto_vacuum back to NONE and vacuumed"}, nil
+}
+
 // Describe implements store.Target.
 func (t *Target) Describe(action, object string) string {
 	switch action {
@@ -132,7 +177,7 @@ func (t *Target) Describe(action, object string) string {
 	case "wal_checkpoint":
 		return "PRAGMA wal_checkpoint(TRUNCATE) on the state database"
 	case "vacuum":
-		return "VACUUM the state database"
+		return "switch the state database to incremental auto-vacuum and VACUUM it (PRAGMA incremental_vacuum when it is already incremental)"
 	case "prune_history":
 		return fmt.Sprintf("delete finished cycles older than %s", t.retention)
 	}
@@ -166,14 +211,31 @@ func (t *Target) Execute(ctx context.Context, action, object string) (store.Outc
 		if err != nil {
 			return store.Outcome{}, err
 		}
-		if _, err := t.db.ExecContext(ctx, "VACUUM"); err != nil {
-			return store.Outcome{}, fmt.Errorf("VACUUM: %w", err)
+		mode, err := t.pragma(ctx, "auto_vacuum")
+		if err != nil {
+			return store.Outcome{}, err
+		}
+		// With auto_vacuum NONE (SQLite's default) the free pages stay in
+		// the file until a full VACUUM. The action switches the file to
+		// INCREMENTAL, which takes effect with that VACUUM ("PRAGMA
+		// auto_vacuum": a change on an existing database needs VACUUM), so
+		// that later frees can be returned cheaply with PRAGMA
+		// incremental_vacuum; once INCREMENTAL, it does just that.
+		detail, stmts := "switched auto_vacuum to INCREMENTAL and vacuumed", []string{"PRAGMA auto_vacuum = INCREMENTAL", "VACUUM"}
+		switch mode {
+		case autoVacuumIncremental:
+			detail, stmts = "returned the free pages with PRAGMA incremental_vacuum", []string{"PRAGMA incremental_vacuum"}
+		case autoVacuumFull:
+			detail, stmts = "vacuumed (auto_vacuum FULL left as it is)", []string{"VACUUM"}
+		}
+		if err := t.exec(ctx, stmts...); err != nil {
+			return store.Outcome{}, err
 		}
 		after, err := t.pragma(ctx, "freelist_count")
 		if err != nil {
 			return store.Outcome{}, err
 		}
-		return store.Outcome{Detail: "vacuumed", Before: map[string]float64{"freelist_pages": before}, After: map[string]float64{"freelist_pages": after}}, nil
+		return store.Outcome{Detail: detail, Before: map[string]float64{"freelist_pages": before}, After: map[string]float64{"freelist_pages": after}}, nil
 	case "prune_history":
 		cutoff := t.now().Add(-t.retention).UnixNano()
 		res, err := t.db.ExecContext(ctx, `DELETE FROM ooda_cycle WHERE finished_at < ?`, cutoff)
