@@ -556,7 +556,7 @@ func (c *client) printCycle(b []byte) error {
 			Stage   string
 			Payload json.RawMessage
 		}
-		Actions []struct{ ID, Type, Target, Status, Detail string }
+		Actions []struct{ ID, Type, Target, Status, Detail, Result string }
 	}
 	if err := json.Unmarshal(b, &d); err != nil {
 		return err
@@ -572,9 +572,13 @@ func (c *client) printCycle(b []byte) error {
 	fmt.Fprintln(c.out, "\nACTIONS")
 	var rows [][]string
 	for _, a := range d.Actions {
-		rows = append(rows, []string{"  " + a.Type, a.Target, a.Status, a.Detail})
+		result := a.Result
+		if result == "" {
+			result = "-"
+		}
+		rows = append(rows, []string{"  " + a.Type, a.Target, a.Status, result, a.Detail})
 	}
-	return c.table("  TYPE\tOBJECT\tSTATUS\tDETAIL", rows)
+	return c.table("  TYPE\tOBJECT\tSTATUS\tRESULT\tDETAIL", rows)
 }
 
 func (c *client) printDeadLetters(b []byte) error {
