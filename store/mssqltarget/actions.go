@@ -90,8 +90,17 @@ func (t *Target) Describe(action, object string) string {
 		return fmt.Sprintf("END CONVERSATION (never WITH CLEANUP) on up to %d endpoints of %s past their lifetime", t.opt.MaxConversations, object)
 	case isAlert(action):
 		return fmt.Sprintf("report only: %s on %s", action, object)
+	case proposals[action] != "":
+		return fmt.Sprintf("proposal only (no actuator): %s", proposals[action])
 	}
 	return fmt.Sprintf("unknown action %s on %s", action, object)
+}
+
+// proposals are the Hartonomous workload's tier-2 hypotheses that the loop
+// proposes but cannot carry out yet, with what a DBA would do instead.
+var proposals = map[string]string{
+	"create_spatial_index":        "run EXEC dbo.sp_ManageHartonomousIndexes @Action = 'CREATE' (or the deployment guide's CREATE SPATIAL INDEX on dbo.AtomEmbeddings(SpatialGeometry))",
+	"backfill_spatial_projection": "backfill dbo.AtomEmbeddings.SpatialGeometry in batches with the Hartonomous projection procedure",
 }
 
 // Execute implements store.Target. Every action re-resolves its object in
@@ -125,6 +134,8 @@ func (t *Target) Execute(ctx context.Context, action, object string) (store.Outc
 		return t.endConversations(ctx, object)
 	case isAlert(action):
 		return store.Outcome{Detail: "report only: nothing to change"}, nil
+	case proposals[action] != "":
+		return store.Outcome{}, fmt.Errorf("mssqltarget: %s on %s is a proposal without an actuator: %s", action, object, proposals[action])
 	}
 	return store.Outcome{}, fmt.Errorf("mssqltarget: unknown action %q", action)
 }

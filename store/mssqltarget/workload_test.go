@@ -213,3 +213,20 @@ func TestWorkloadNamesMatchTheRules(t *testing.T) {
 		t.Fatalf("no hypotheses for %v", want)
 	}
 }
+
+// TestWorkloadProposalsSayWhatToDo: the workload's tier-2 proposals have
+// no actuator; approving one fails with what a DBA would run instead, not
+// with "unknown action".
+func TestWorkloadProposalsSayWhatToDo(t *testing.T) {
+	t.Parallel()
+	var tg Target
+	for _, action := range []string{ooda.SQLCreateSpatialIndex, ooda.SQLBackfillProjection} {
+		_, err := tg.Execute(context.Background(), action, "dbo.AtomEmbeddings")
+		if err == nil || !strings.Contains(err.Error(), "proposal without an actuator") || !strings.Contains(err.Error(), "AtomEmbeddings") {
+			t.Errorf("%s: %v", action, err)
+		}
+		if d := tg.Describe(action, "dbo.AtomEmbeddings"); !strings.HasPrefix(d, "proposal only") {
+			t.Errorf("%s: Describe = %q", action, d)
+		}
+	}
+}
