@@ -333,6 +333,8 @@ func writeScript(w io.Writer, ms []migrate.Migration, from int, opts Options) er
 	fmt.Fprintf(&b, "-- ooda schema migration, dry run: nothing below was executed.\n")
 	fmt.Fprintf(&b, "-- Database at version %d, this binary installs version %d: %d script(s), each in one transaction.\n", from, len(ms), len(ms)-from)
 	fmt.Fprintf(&b, "-- The driver begins and commits each transaction; batches with parameters go through sp_executesql.\n")
+	fmt.Fprintf(&b, "-- A listing for review, not a sqlcmd script: parameters are bound by oodad migrate (shown in\n")
+	fmt.Fprintf(&b, "-- comments), and the session settings are go-mssqldb's (QUOTED_IDENTIFIER and ANSI_NULLS ON).\n")
 	for _, m := range ms[from:] {
 		fmt.Fprintf(&b, "\n-- %s (version %d, sha256 %s)\n", m.Name, m.Version, Checksum(m.SQL))
 		b.WriteString("BEGIN TRANSACTION;\nGO\n")

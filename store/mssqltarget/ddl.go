@@ -23,9 +23,8 @@ const (
 // The options of the DDL are constants, not settings: these statements take
 // no variables for them, and no value is ever spliced into T-SQL.
 const (
-	// actionLockTimeout starts every DDL batch: 30 s. SET LOCK_TIMEOUT holds
-	// for the rest of the session (SET LOCK_TIMEOUT, Microsoft T-SQL
-	// reference), and every batch of this package sets its own.
+	// actionLockTimeout starts every DDL batch: 30 s. Each batch sets its
+	// own (see shortLockTimeout on how long a SET lasts).
 	actionLockTimeout = "SET LOCK_TIMEOUT 30000;\n"
 	// lowPriority: wait up to 5 minutes for the Sch-M lock at low priority,
 	// then give up (SELF) rather than block others or kill blockers (ALTER

@@ -49,10 +49,12 @@ const Never = 1e18
 
 // shortLockTimeout starts every sensor batch and every catalog look-up of
 // the actions. They read catalog views and DMVs; a lock they wait on is
-// someone else's DDL, and five seconds is plenty. SET LOCK_TIMEOUT holds
-// for the rest of the session (SET LOCK_TIMEOUT, Microsoft T-SQL
-// reference): every batch of this package that takes locks starts with
-// one, so none inherits another's.
+// someone else's DDL, and five seconds is plenty. A batch sent with
+// parameters runs through sp_executesql, where a SET is undone when the
+// batch returns ("SET statements": a SET in sp_executesql or EXECUTE is
+// restored afterwards); a plain batch's SET lasts for the session. Either
+// way every batch of this package that takes locks starts with its own, so
+// none depends on or inherits another's.
 const shortLockTimeout = "SET LOCK_TIMEOUT 5000;\n"
 
 type sensor struct {

@@ -1,6 +1,8 @@
 -- ooda schema migration, dry run: nothing below was executed.
 -- Database at version 0, this binary installs version 5: 5 script(s), each in one transaction.
 -- The driver begins and commits each transaction; batches with parameters go through sp_executesql.
+-- A listing for review, not a sqlcmd script: parameters are bound by oodad migrate (shown in
+-- comments), and the session settings are go-mssqldb's (QUOTED_IDENTIFIER and ANSI_NULLS ON).
 
 -- 0001_broker.sql (version 1, sha256 37b2baaebff9172dda001cbb645cd76581ecf2becd00457252b834dcbfdf750e)
 BEGIN TRANSACTION;
