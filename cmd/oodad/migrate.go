@@ -101,6 +101,9 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if res.DryRun {
 		report = stderr // stdout carries the SQL
 	}
+	if len(res.Changed) > 0 {
+		fmt.Fprintf(stderr, "oodad migrate: warning: already applied scripts differ from this binary's (not re-run; a schema change needs a new numbered script): %s\n", strings.Join(res.Changed, ", "))
+	}
 	switch {
 	case res.DryRun:
 		fmt.Fprintf(report, "dry run: the database is at schema version %d; %d script(s) would bring it to %d: %s\n", res.From, len(res.Applied), res.To, strings.Join(res.Applied, ", "))

@@ -110,6 +110,9 @@ type Result struct {
 	From    int      // version found
 	To      int      // version after (dry run: the version it would reach)
 	Applied []string // scripts applied, in order (dry run: to apply)
+	// Changed lists applied scripts whose text differs from this binary's
+	// (sha256): they are not re-run; a schema change needs a new script.
+	Changed []string
 	DryRun  bool
 }
 
@@ -188,6 +191,7 @@ SELECT @Result;`
 	tableSQL   = `SELECT CASE WHEN OBJECT_ID(N'ooda.SchemaVersion', N'U') IS NULL THEN 0 ELSE 1 END;`
 	versionSQL = `SELECT COALESCE(MAX(Version), 0) FROM ooda.SchemaVersion;`
 	recordSQL  = `INSERT INTO ooda.SchemaVersion (Version, Name, Checksum) VALUES (@Version, @Name, @Checksum);`
+	appliedSQL = `SELECT Version, Checksum FROM ooda.SchemaVersion ORDER BY Version;`
 )
 
 type queryRower interface {
@@ -236,6 +240,11 @@ func Migrate(ctx context.Context, db *sql.DB, opts Options) (Result, error) {
 	if cur > len(ms) {
 		return res, newer(cur, len(ms))
 	}
+	if cur > 0 {
+		if res.Changed, err = changedScripts(ctx, db, ms); err != nil {
+			return res, err
+		}
+	}
 	if opts.DryRun != nil {
 		if err := writeScript(opts.DryRun, ms, cur, opts); err != nil {
 			return res, err
@@ -257,6 +266,33 @@ func Migrate(ctx context.Context, db *sql.DB, opts Options) (Result, error) {
 		res.To = m.Version
 	}
 	return res, nil
+}
+
+// changedScripts lists the applied scripts whose text in this binary
+// differs from what was applied (by checksum). The migrator does not re-run
+// them: a changed script that is already applied needs a new numbered
+// script; this says so instead of letting the schema drift silently.
+func changedScripts(ctx context.Context, db *sql.DB, ms []migrate.Migration) ([]string, error) {
+	rows, err := db.QueryContext(ctx, appliedSQL)
+	if err != nil {
+		return nil, fmt.Errorf("mssqlschema: read applied versions: %w", err)
+	}
+	defer rows.Close()
+	var changed []string
+	for rows.Next() {
+		var v int
+		var sum string
+		if err := rows.Scan(&v, &sum); err != nil {
+			return nil, fmt.Errorf("mssqlschema: read applied versions: %w", err)
+		}
+		if v >= 1 && v <= len(ms) && !strings.EqualFold(strings.TrimSpace(sum), Checksum(ms[v-1].SQL)) {
+			changed = append(changed, ms[v-1].Name)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("mssqlschema: read applied versions: %w", err)
+	}
+	return changed, nil
 }
 
 // apply runs one script and records its version in one transaction, under

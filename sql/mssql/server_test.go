@@ -248,3 +248,17 @@ func TestServerApprovalProcedures(t *testing.T) {
 		t.Fatalf("paused setting %q %v", paused, err)
 	}
 }
+
+// TestServerReportsChangedScripts: an applied script whose text no longer
+// matches the binary's is named, not re-run.
+func TestServerReportsChangedScripts(t *testing.T) {
+	t.Parallel()
+	db, ctx := migrated(t)
+	if _, err := db.ExecContext(ctx, `UPDATE ooda.SchemaVersion SET Checksum = REPLICATE('0', 64) WHERE Version = 2;`); err != nil {
+		t.Fatal(err)
+	}
+	res, err := mssqlschema.Migrate(ctx, db, mssqlschema.Options{DaemonUser: "dbo"})
+	if err != nil || len(res.Applied) != 0 || len(res.Changed) != 1 || !strings.HasPrefix(res.Changed[0], "0002_") {
+		t.Fatalf("migrate over a changed script: %+v %v", res, err)
+	}
+}
