@@ -1,6 +1,7 @@
 package ooda
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -30,7 +31,12 @@ func (e *Engine) SetPolicy(f PolicyFile) {
 // policy file's format (oodactl policy).
 func (e *Engine) EffectivePolicy() json.RawMessage {
 	lp := e.live.Load()
-	return lp.policy.JSON(lp.thresholds)
+	// Compact: it goes into one-line JSON logs; oodactl indents it.
+	var b bytes.Buffer
+	if err := json.Compact(&b, lp.policy.JSON(lp.thresholds)); err != nil {
+		return lp.policy.JSON(lp.thresholds)
+	}
+	return b.Bytes()
 }
 
 // decideInput gathers what Decide needs besides the hypotheses: the

@@ -61,10 +61,10 @@ func (e *Engine) act(ctx context.Context, env Envelope) (result, error) {
 		return result{}, err
 	}
 	res := result{status: store.StatusCompleted, approval: ds.Approval != ""}
+	lp := e.live.Load() // one policy for the whole step
 	for _, d := range ds.Decisions {
 		h := d.Hypothesis
 		a := store.Action{ID: env.CycleID + "/" + h.ID, CycleID: env.CycleID, Type: h.Action, Target: h.Object, Tier: h.Tier, CreatedAt: e.cfg.Now()}
-		lp := e.live.Load()
 		if d.Verdict == VerdictApproved && lp.policy.DryRun {
 			d.Verdict = VerdictDryRun
 		}

@@ -55,6 +55,15 @@ var settings = []setting{
 	{"validation-window", "OODA_VALIDATION_WINDOW", "15m", "how long after an action the loop observes again to classify it (improved, neutral, regressed)"},
 }
 
+// settingValue is a setting's flag. A boolean setting may be given bare
+// (--dry-run) as well as with a value (--dry-run=false); the value is
+// checked with the others, so a bad one is named like any other setting.
+type settingValue struct{ s string }
+
+func (v *settingValue) String() string     { return v.s }
+func (v *settingValue) Set(s string) error { v.s = s; return nil }
+func (v *settingValue) IsBoolFlag() bool   { return true }
+
 // settingError names the setting, the value and the rule.
 func settingError(s setting, value, rule string) error {
 	return usageError{fmt.Errorf("setting --%s (%s) = %q: %s", s.flag, s.env, value, rule)}
@@ -69,7 +78,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		if v := getenv(s.env); v != "" {
 			def = v
 		}
-		vals[s.flag] = fs.String(s.flag, def, s.help+" [$"+s.env+"]")
+		if s.def != "false" && s.def != "true" {
+			vals[s.flag] = fs.String(s.flag, def, s.help+" [$"+s.env+"]")
+			continue
+		}
+		v := &settingValue{s: def}
+		fs.Var(v, s.flag, s.help+" [$"+s.env+"]")
+		vals[s.flag] = &v.s
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: oodad [run] [flags]\n\nRuns the OODA loop. Every flag has an environment variable; the flag wins.\n\nFlags:\n")

@@ -84,6 +84,10 @@ func TestSettingDefaultsAndPrecedence(t *testing.T) {
 	if err != nil || c.DryRun || c.Schedule != nil {
 		t.Fatalf("flags over environment: %+v %v", c, err)
 	}
+	c, err = parseConfig([]string{"--dry-run", "--schedule", "none"}, env(nil), &bytes.Buffer{})
+	if err != nil || !c.DryRun || c.Schedule != nil {
+		t.Fatalf("a bare --dry-run: %+v %v", c, err)
+	}
 	c, err = parseConfig([]string{"--policy", "../../ooda/testdata/policy-good.json"}, env(nil), &bytes.Buffer{})
 	if err != nil || c.Policy == nil || !c.Policy.DryRun {
 		t.Fatalf("a good policy file: %+v %v", c.Policy, err)
