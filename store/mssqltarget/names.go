@@ -67,30 +67,37 @@ func ParseObject(s string) (Object, error) {
 }
 
 // splitParts splits on dots outside brackets and unquotes bracketed parts.
+// bracketed reads the bracket-quoted name that starts at s[i] == '[' (]]
+// stands for ]); next is the index after its closing ]. ok is false when
+// the name is not closed.
+func bracketed(s string, i int) (name string, next int, ok bool) {
+	var b strings.Builder
+	for i++; i < len(s); i++ {
+		if s[i] != ']' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == ']' {
+			b.WriteByte(']')
+			i++
+			continue
+		}
+		return b.String(), i + 1, true
+	}
+	return "", i, false
+}
+
 func splitParts(s string) ([]string, error) {
 	var parts []string
 	for i := 0; ; {
 		var b strings.Builder
 		if i < len(s) && s[i] == '[' {
-			i++
-			closed := false
-			for i < len(s) {
-				if s[i] == ']' {
-					if i+1 < len(s) && s[i+1] == ']' {
-						b.WriteByte(']')
-						i += 2
-						continue
-					}
-					i++
-					closed = true
-					break
-				}
-				b.WriteByte(s[i])
-				i++
-			}
-			if !closed {
+			name, next, ok := bracketed(s, i)
+			if !ok {
 				return nil, fmt.Errorf("mssqltarget: object %q: unclosed [", s)
 			}
+			b.WriteString(name)
+			i = next
 			if i < len(s) && s[i] != '.' {
 				return nil, fmt.Errorf("mssqltarget: object %q: text after ] at byte %d", s, i)
 			}
@@ -216,30 +223,15 @@ func ParseColumnList(s string) ([]string, error) {
 		if s[i] != '[' {
 			return nil, fmt.Errorf("mssqltarget: column list %q: want [ at byte %d", s, i)
 		}
-		i++
-		var b strings.Builder
-		closed := false
-		for i < len(s) {
-			if s[i] == ']' {
-				if i+1 < len(s) && s[i+1] == ']' {
-					b.WriteByte(']')
-					i += 2
-					continue
-				}
-				i++
-				closed = true
-				break
-			}
-			b.WriteByte(s[i])
-			i++
-		}
-		if !closed {
+		name, next, ok := bracketed(s, i)
+		if !ok {
 			return nil, fmt.Errorf("mssqltarget: column list %q: unclosed [", s)
 		}
-		if err := validName(b.String()); err != nil {
+		i = next
+		if err := validName(name); err != nil {
 			return nil, fmt.Errorf("mssqltarget: column list %q: %w", s, err)
 		}
-		cols = append(cols, b.String())
+		cols = append(cols, name)
 		for i < len(s) && s[i] == ' ' {
 			i++
 		}
