@@ -78,9 +78,7 @@ func (noMetrics) CycleFinished(string)                    {}
 func (noMetrics) ActionDone(string, string)               {}
 
 func (c *Config) withDefaults() {
-	if c.Thresholds == (Thresholds{}) {
-		c.Thresholds = DefaultThresholds()
-	}
+	c.Thresholds = withDefaultThresholds(c.Thresholds)
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 3
 	}

@@ -439,11 +439,64 @@ type tier2JSON struct {
 }
 
 type thresholdsJSON struct {
-	FreePagesFraction float64 `json:"free_pages_fraction"`
-	FreePagesMin      float64 `json:"free_pages_min"`
-	WALBytes          float64 `json:"wal_bytes"`
-	OptimizeEvery     string  `json:"optimize_every"`
-	BacklogAge        string  `json:"backlog_age"`
+	FreePagesFraction float64       `json:"free_pages_fraction"`
+	FreePagesMin      float64       `json:"free_pages_min"`
+	WALBytes          float64       `json:"wal_bytes"`
+	OptimizeEvery     string        `json:"optimize_every"`
+	BacklogAge        string        `json:"backlog_age"`
+	SQLServer         sqlServerJSON `json:"sqlserver"`
+}
+
+// sqlServerJSON is the thresholds.sqlserver section, every field of
+// SQLServerThresholds in its order.
+type sqlServerJSON struct {
+	StatsMinModifications        float64 `json:"stats_min_modifications"`
+	StatsModifiedFraction        float64 `json:"stats_modified_fraction"`
+	StatsMaxAge                  string  `json:"stats_max_age"`
+	ReorganizeFrom               float64 `json:"reorganize_from"`
+	RebuildAbove                 float64 `json:"rebuild_above"`
+	MinIndexPages                float64 `json:"min_index_pages"`
+	RegressionRatio              float64 `json:"regression_ratio"`
+	MinExecutions                float64 `json:"min_executions"`
+	MissingIndexImpact           float64 `json:"missing_index_impact"`
+	MaxWriteFraction             float64 `json:"max_write_fraction"`
+	UnusedIndexWindow            string  `json:"unused_index_window"`
+	QueryStoreCapMB              float64 `json:"query_store_cap_mb"`
+	TransmissionAge              string  `json:"transmission_age"`
+	HybridSearchMS               float64 `json:"hybrid_search_ms"`
+	HybridSearchThresholdMS      float64 `json:"hybrid_search_threshold_ms"`
+	SpatialProjectionMS          float64 `json:"spatial_projection_ms"`
+	SpatialProjectionThresholdMS float64 `json:"spatial_projection_threshold_ms"`
+	EmbeddingInsertMS            float64 `json:"embedding_insert_ms"`
+	EmbeddingInsertThresholdMS   float64 `json:"embedding_insert_threshold_ms"`
+	BillingInsertMS              float64 `json:"billing_insert_ms"`
+	BillingInsertThresholdMS     float64 `json:"billing_insert_threshold_ms"`
+	InferenceP95MS               float64 `json:"inference_p95_ms"`
+	InferenceMinRequests         float64 `json:"inference_min_requests"`
+	InferenceMinOutliers         float64 `json:"inference_min_outliers"`
+	InferenceSlowSigmas          float64 `json:"inference_slow_sigmas"`
+	ForestThreshold              float64 `json:"forest_threshold"`
+	LOFThreshold                 float64 `json:"lof_threshold"`
+	LOFK                         int     `json:"lof_k"`
+	ProjectionCoverage           float64 `json:"projection_coverage"`
+}
+
+func sqlServerToJSON(s SQLServerThresholds) sqlServerJSON {
+	s = s.withDefaults()
+	return sqlServerJSON{
+		StatsMinModifications: s.StatsMinModifications, StatsModifiedFraction: s.StatsModifiedFraction, StatsMaxAge: fmtDuration(s.StatsMaxAge),
+		ReorganizeFrom: s.ReorganizeFrom, RebuildAbove: s.RebuildAbove, MinIndexPages: s.MinIndexPages,
+		RegressionRatio: s.RegressionRatio, MinExecutions: s.MinExecutions,
+		MissingIndexImpact: s.MissingIndexImpact, MaxWriteFraction: s.MaxWriteFraction, UnusedIndexWindow: fmtDuration(s.UnusedIndexWindow),
+		QueryStoreCapMB: s.QueryStoreCapMB, TransmissionAge: fmtDuration(s.TransmissionAge),
+		HybridSearchMS: s.HybridSearchMS, HybridSearchThresholdMS: s.HybridSearchThresholdMS,
+		SpatialProjectionMS: s.SpatialProjectionMS, SpatialProjectionThresholdMS: s.SpatialProjectionThresholdMS,
+		EmbeddingInsertMS: s.EmbeddingInsertMS, EmbeddingInsertThresholdMS: s.EmbeddingInsertThresholdMS,
+		BillingInsertMS: s.BillingInsertMS, BillingInsertThresholdMS: s.BillingInsertThresholdMS,
+		InferenceP95MS: s.InferenceP95MS, InferenceMinRequests: s.InferenceMinRequests, InferenceMinOutliers: s.InferenceMinOutliers,
+		InferenceSlowSigmas: s.InferenceSlowSigmas, ForestThreshold: s.ForestThreshold, LOFThreshold: s.LOFThreshold, LOFK: s.LOFK,
+		ProjectionCoverage: s.ProjectionCoverage,
+	}
 }
 
 func (p Policy) toJSON() policyJSON {
@@ -483,14 +536,14 @@ func nonNil(s []string) []string {
 func (p Policy) MarshalJSON() ([]byte, error) { return json.Marshal(p.toJSON()) }
 
 // JSON is the effective policy, indented, with the rule thresholds th in
-// its thresholds section: what `oodactl policy` prints. A zero th prints
-// DefaultThresholds.
+// its thresholds section (the SQL Server rules' in thresholds.sqlserver,
+// zero fields at their defaults): what `oodactl policy` prints. Zero
+// embedded-target thresholds print DefaultThresholds.
 func (p Policy) JSON(th Thresholds) []byte {
-	if th == (Thresholds{}) {
-		th = DefaultThresholds()
-	}
+	th = withDefaultThresholds(th)
 	j := p.toJSON()
-	j.Thresholds = &thresholdsJSON{th.FreePagesFraction, th.FreePagesMin, th.WALBytes, fmtDuration(th.OptimizeEvery), fmtDuration(th.BacklogAge)}
+	j.Thresholds = &thresholdsJSON{th.FreePagesFraction, th.FreePagesMin, th.WALBytes, fmtDuration(th.OptimizeEvery), fmtDuration(th.BacklogAge),
+		sqlServerToJSON(th.SQLServer)}
 	b, _ := json.MarshalIndent(j, "", "  ") // strings, numbers and maps of them always marshal
 	return append(b, '\n')
 }

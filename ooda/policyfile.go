@@ -54,9 +54,48 @@ import (
 //	    "free_pages_min": 1000,      // ... and more than this many
 //	    "wal_bytes": 67108864,       // checkpoint when the WAL is larger
 //	    "optimize_every": "24h",     // PRAGMA optimize at least this often
-//	    "backlog_age": "5m"          // report a queue whose oldest message is older
+//	    "backlog_age": "5m",         // report a queue whose oldest message is older
+//	    "sqlserver": {               // the SQL Server rules (CATALOG; SQLServerThresholds)
+//	      "stats_min_modifications": 500,  // statistics are stale from max(this, … (> 0)
+//	      "stats_modified_fraction": 0.2,  // … this × rows) modifications ((0, 1]) …
+//	      "stats_max_age": "168h",         // … or when older and modified at all (≥ 1h)
+//	      "reorganize_from": 5,            // reorganize an index fragmented from this % …
+//	      "rebuild_above": 30,             // … rebuild (tier 2) above this %; both in
+//	                                       // (0, 100], reorganize_from < rebuild_above
+//	      "min_index_pages": 1000,         // smaller indexes are left alone (> 0)
+//	      "regression_ratio": 2,           // force the last good plan when the recent one is
+//	                                       // this many times slower (> 1) …
+//	      "min_executions": 10,            // … over this many executions (> 0)
+//	      "missing_index_impact": 1000,    // create a missing index above this score (> 0) …
+//	      "max_write_fraction": 0.5,       // … unless more than this share of the table's
+//	                                       // uses are writes ((0, 1])
+//	      "unused_index_window": "168h",   // drop an unread IX_ooda_ index after this much
+//	                                       // usage history (≥ 24h)
+//	      "query_store_cap_mb": 10240,     // the largest Query Store size the loop sets (> 0)
+//	      "transmission_age": "5m",        // a message waiting longer is stuck (≥ 1m)
+//	      "hybrid_search_ms": 100,         // the Hartonomous baselines and thresholds, ms:
+//	      "hybrid_search_threshold_ms": 150, // each > 0, a baseline not above its threshold
+//	      "spatial_projection_ms": 12,
+//	      "spatial_projection_threshold_ms": 20,
+//	      "embedding_insert_ms": 5,
+//	      "embedding_insert_threshold_ms": 10,
+//	      "billing_insert_ms": 0.4,
+//	      "billing_insert_threshold_ms": 1,
+//	      "inference_p95_ms": 150,         // inference regresses above this p95 (> 0;
+//	                                       // absent: hybrid_search_threshold_ms)
+//	      "inference_min_requests": 20,    // fewer requests say nothing (> 0)
+//	      "inference_min_outliers": 5,     // or from this many slow outliers (> 0): slower than
+//	      "inference_slow_sigmas": 3.5,    // median + this × robust σ (> 0), and scoring above
+//	      "forest_threshold": 0.7,         // this isolation-forest score ((0, 1)) or
+//	      "lof_threshold": 1.5,            // this local outlier factor (> 1) …
+//	      "lof_k": 5,                      // … over this many neighbours (an integer ≥ 2)
+//	      "projection_coverage": 0.99      // a projection gap below this share ((0, 1])
+//	    }
 //	  }
 //	}
+//
+// An error names the field by its path (thresholds.sqlserver.rebuild_above),
+// the value and the rule.
 type PolicyFile struct {
 	DryRun          bool                      `json:"dry_run"`
 	DryRunTypes     []string                  `json:"dry_run_types"`
@@ -76,14 +115,49 @@ type PolicyFile struct {
 		History        *Duration `json:"history"`
 	} `json:"tier2"`
 	Thresholds struct {
-		FreePagesFraction *float64 `json:"free_pages_fraction"`
-		FreePagesMin      *float64 `json:"free_pages_min"`
-		WALBytes          *float64 `json:"wal_bytes"`
-		OptimizeEvery     Duration `json:"optimize_every"`
-		BacklogAge        Duration `json:"backlog_age"`
+		FreePagesFraction *float64        `json:"free_pages_fraction"`
+		FreePagesMin      *float64        `json:"free_pages_min"`
+		WALBytes          *float64        `json:"wal_bytes"`
+		OptimizeEvery     Duration        `json:"optimize_every"`
+		BacklogAge        Duration        `json:"backlog_age"`
+		SQLServer         PolicySQLServer `json:"sqlserver"`
 	} `json:"thresholds"`
 
 	windows map[int][]Window // parsed by LoadPolicy
+}
+
+// PolicySQLServer is the thresholds.sqlserver section of a policy file:
+// SQLServerThresholds, each field optional (see PolicyFile).
+type PolicySQLServer struct {
+	StatsMinModifications        *float64  `json:"stats_min_modifications"`
+	StatsModifiedFraction        *float64  `json:"stats_modified_fraction"`
+	StatsMaxAge                  *Duration `json:"stats_max_age"`
+	ReorganizeFrom               *float64  `json:"reorganize_from"`
+	RebuildAbove                 *float64  `json:"rebuild_above"`
+	MinIndexPages                *float64  `json:"min_index_pages"`
+	RegressionRatio              *float64  `json:"regression_ratio"`
+	MinExecutions                *float64  `json:"min_executions"`
+	MissingIndexImpact           *float64  `json:"missing_index_impact"`
+	MaxWriteFraction             *float64  `json:"max_write_fraction"`
+	UnusedIndexWindow            *Duration `json:"unused_index_window"`
+	QueryStoreCapMB              *float64  `json:"query_store_cap_mb"`
+	TransmissionAge              *Duration `json:"transmission_age"`
+	HybridSearchMS               *float64  `json:"hybrid_search_ms"`
+	HybridSearchThresholdMS      *float64  `json:"hybrid_search_threshold_ms"`
+	SpatialProjectionMS          *float64  `json:"spatial_projection_ms"`
+	SpatialProjectionThresholdMS *float64  `json:"spatial_projection_threshold_ms"`
+	EmbeddingInsertMS            *float64  `json:"embedding_insert_ms"`
+	EmbeddingInsertThresholdMS   *float64  `json:"embedding_insert_threshold_ms"`
+	BillingInsertMS              *float64  `json:"billing_insert_ms"`
+	BillingInsertThresholdMS     *float64  `json:"billing_insert_threshold_ms"`
+	InferenceP95MS               *float64  `json:"inference_p95_ms"`
+	InferenceMinRequests         *float64  `json:"inference_min_requests"`
+	InferenceMinOutliers         *float64  `json:"inference_min_outliers"`
+	InferenceSlowSigmas          *float64  `json:"inference_slow_sigmas"`
+	ForestThreshold              *float64  `json:"forest_threshold"`
+	LOFThreshold                 *float64  `json:"lof_threshold"`
+	LOFK                         *int      `json:"lof_k"`
+	ProjectionCoverage           *float64  `json:"projection_coverage"`
 }
 
 // PolicyWindow is one maintenance window as the file writes it.
@@ -238,6 +312,168 @@ func (p *PolicyFile) validate() error {
 	case t.BacklogAge.Duration < 0 || (t.BacklogAge.Duration > 0 && t.BacklogAge.Duration < time.Second):
 		return bad("thresholds.backlog_age", t.BacklogAge.Duration, "must be at least 1s")
 	}
+	return p.validateSQLServer(bad, atLeast)
+}
+
+// floatRule is the rule of a number of the thresholds.sqlserver section:
+// ok says whether a value keeps it, msg says it.
+type floatRule struct {
+	ok  func(float64) bool
+	msg string
+}
+
+var (
+	ruleFraction = floatRule{func(v float64) bool { return v > 0 && v <= 1 }, "must be in (0, 1]"}
+	rulePercent  = floatRule{func(v float64) bool { return v > 0 && v <= 100 }, "must be in (0, 100]"}
+	rulePositive = floatRule{func(v float64) bool { return v > 0 }, "must be greater than 0"}
+	ruleRatio    = floatRule{func(v float64) bool { return v > 1 }, "must be greater than 1 (a ratio of 1 is no regression)"}
+	ruleLOF      = floatRule{func(v float64) bool { return v > 1 }, "must be greater than 1 (a local outlier factor near 1 is an inlier)"}
+	ruleScore    = floatRule{func(v float64) bool { return v > 0 && v < 1 }, "must be in (0, 1)"}
+)
+
+// sqlFloatField is a number of the thresholds.sqlserver section: its
+// path in the file, the file's value (nil when absent), its field of a
+// SQLServerThresholds and its rule.
+type sqlFloatField struct {
+	name   string
+	v, dst *float64
+	rule   floatRule
+}
+
+// sqlDurationField is a duration of the thresholds.sqlserver section, with
+// its least value.
+type sqlDurationField struct {
+	name  string
+	v     *Duration
+	dst   *time.Duration
+	least time.Duration
+}
+
+// sqlServerFields lists the thresholds.sqlserver section's numbers and
+// durations (lof_k, the one integer, aside) against their fields in dst:
+// LoadPolicy checks them, Apply copies them.
+func (p *PolicyFile) sqlServerFields(dst *SQLServerThresholds) (floats []sqlFloatField, durations []sqlDurationField) {
+	t := &p.Thresholds.SQLServer
+	f := func(name string, v, d *float64, rule floatRule) {
+		floats = append(floats, sqlFloatField{"thresholds.sqlserver." + name, v, d, rule})
+	}
+	d := func(name string, v *Duration, d *time.Duration, least time.Duration) {
+		durations = append(durations, sqlDurationField{"thresholds.sqlserver." + name, v, d, least})
+	}
+	f("stats_min_modifications", t.StatsMinModifications, &dst.StatsMinModifications, rulePositive)
+	f("stats_modified_fraction", t.StatsModifiedFraction, &dst.StatsModifiedFraction, ruleFraction)
+	d("stats_max_age", t.StatsMaxAge, &dst.StatsMaxAge, time.Hour)
+	f("reorganize_from", t.ReorganizeFrom, &dst.ReorganizeFrom, rulePercent)
+	f("rebuild_above", t.RebuildAbove, &dst.RebuildAbove, rulePercent)
+	f("min_index_pages", t.MinIndexPages, &dst.MinIndexPages, rulePositive)
+	f("regression_ratio", t.RegressionRatio, &dst.RegressionRatio, ruleRatio)
+	f("min_executions", t.MinExecutions, &dst.MinExecutions, rulePositive)
+	f("missing_index_impact", t.MissingIndexImpact, &dst.MissingIndexImpact, rulePositive)
+	f("max_write_fraction", t.MaxWriteFraction, &dst.MaxWriteFraction, ruleFraction)
+	d("unused_index_window", t.UnusedIndexWindow, &dst.UnusedIndexWindow, 24*time.Hour)
+	f("query_store_cap_mb", t.QueryStoreCapMB, &dst.QueryStoreCapMB, rulePositive)
+	d("transmission_age", t.TransmissionAge, &dst.TransmissionAge, time.Minute)
+	f("hybrid_search_ms", t.HybridSearchMS, &dst.HybridSearchMS, rulePositive)
+	f("hybrid_search_threshold_ms", t.HybridSearchThresholdMS, &dst.HybridSearchThresholdMS, rulePositive)
+	f("spatial_projection_ms", t.SpatialProjectionMS, &dst.SpatialProjectionMS, rulePositive)
+	f("spatial_projection_threshold_ms", t.SpatialProjectionThresholdMS, &dst.SpatialProjectionThresholdMS, rulePositive)
+	f("embedding_insert_ms", t.EmbeddingInsertMS, &dst.EmbeddingInsertMS, rulePositive)
+	f("embedding_insert_threshold_ms", t.EmbeddingInsertThresholdMS, &dst.EmbeddingInsertThresholdMS, rulePositive)
+	f("billing_insert_ms", t.BillingInsertMS, &dst.BillingInsertMS, rulePositive)
+	f("billing_insert_threshold_ms", t.BillingInsertThresholdMS, &dst.BillingInsertThresholdMS, rulePositive)
+	f("inference_p95_ms", t.InferenceP95MS, &dst.InferenceP95MS, rulePositive)
+	f("inference_min_requests", t.InferenceMinRequests, &dst.InferenceMinRequests, rulePositive)
+	f("inference_min_outliers", t.InferenceMinOutliers, &dst.InferenceMinOutliers, rulePositive)
+	f("inference_slow_sigmas", t.InferenceSlowSigmas, &dst.InferenceSlowSigmas, rulePositive)
+	f("forest_threshold", t.ForestThreshold, &dst.ForestThreshold, ruleScore)
+	f("lof_threshold", t.LOFThreshold, &dst.LOFThreshold, ruleLOF)
+	f("projection_coverage", t.ProjectionCoverage, &dst.ProjectionCoverage, ruleFraction)
+	return floats, durations
+}
+
+// withDefaultThresholds is th, or DefaultThresholds when the embedded
+// target's fields of th are all zero; th.SQLServer stays as it is (its
+// zero fields take their defaults where the rules apply them).
+func withDefaultThresholds(th Thresholds) Thresholds {
+	rest := th
+	rest.SQLServer = SQLServerThresholds{}
+	if rest != (Thresholds{}) {
+		return th
+	}
+	d := DefaultThresholds()
+	d.SQLServer = th.SQLServer
+	return d
+}
+
+// overlaySQLServer sets the thresholds.sqlserver values the file has on s;
+// absent fields keep what s has.
+func (p *PolicyFile) overlaySQLServer(s *SQLServerThresholds) {
+	floats, durations := p.sqlServerFields(s)
+	for _, f := range floats {
+		if f.v != nil {
+			*f.dst = *f.v
+		}
+	}
+	for _, d := range durations {
+		if d.v != nil {
+			*d.dst = d.v.Duration
+		}
+	}
+	if k := p.Thresholds.SQLServer.LOFK; k != nil {
+		s.LOFK = *k
+	}
+}
+
+// validateSQLServer checks the thresholds.sqlserver section: each value
+// against its rule, then the pairs against each other, over the defaults.
+// A pair's error names the field the file sets (the first if both).
+func (p *PolicyFile) validateSQLServer(bad func(string, any, string) error, atLeast func(string, *Duration, time.Duration) error) error {
+	var scratch SQLServerThresholds
+	floats, durations := p.sqlServerFields(&scratch)
+	for _, f := range floats {
+		if f.v != nil && (math.IsNaN(*f.v) || !f.rule.ok(*f.v)) {
+			return bad(f.name, *f.v, f.rule.msg)
+		}
+	}
+	for _, d := range durations {
+		if err := atLeast(d.name, d.v, d.least); err != nil {
+			return err
+		}
+	}
+	t := p.Thresholds.SQLServer
+	if t.LOFK != nil && *t.LOFK < 2 {
+		return bad("thresholds.sqlserver.lof_k", *t.LOFK, "must be at least 2 (LOF compares a point with its k nearest neighbours)")
+	}
+	eff := SQLServerThresholds{}
+	p.overlaySQLServer(&eff)
+	eff = eff.withDefaults()
+	for _, c := range []struct {
+		lo, hi       string
+		loSet        bool // the file sets lo
+		loEff, hiEff float64
+		strict       bool // lo < hi, not lo ≤ hi
+	}{
+		{"reorganize_from", "rebuild_above", t.ReorganizeFrom != nil, eff.ReorganizeFrom, eff.RebuildAbove, true},
+		{"hybrid_search_ms", "hybrid_search_threshold_ms", t.HybridSearchMS != nil, eff.HybridSearchMS, eff.HybridSearchThresholdMS, false},
+		{"spatial_projection_ms", "spatial_projection_threshold_ms", t.SpatialProjectionMS != nil, eff.SpatialProjectionMS, eff.SpatialProjectionThresholdMS, false},
+		{"embedding_insert_ms", "embedding_insert_threshold_ms", t.EmbeddingInsertMS != nil, eff.EmbeddingInsertMS, eff.EmbeddingInsertThresholdMS, false},
+		{"billing_insert_ms", "billing_insert_threshold_ms", t.BillingInsertMS != nil, eff.BillingInsertMS, eff.BillingInsertThresholdMS, false},
+	} {
+		if c.loEff < c.hiEff || (!c.strict && c.loEff == c.hiEff) {
+			continue
+		}
+		lo, hi := "thresholds.sqlserver."+c.lo, "thresholds.sqlserver."+c.hi
+		switch {
+		case c.strict && !c.loSet:
+			return bad(hi, c.hiEff, fmt.Sprintf("must be greater than %s (%v)", lo, c.loEff))
+		case c.strict:
+			return bad(lo, c.loEff, fmt.Sprintf("must be less than %s (%v)", hi, c.hiEff))
+		case !c.loSet:
+			return bad(hi, c.hiEff, fmt.Sprintf("must not be below %s (%v)", lo, c.loEff))
+		default:
+			return bad(lo, c.loEff, fmt.Sprintf("must not exceed %s (%v)", hi, c.hiEff))
+		}
+	}
 	return nil
 }
 
@@ -285,16 +521,15 @@ func (p PolicyFile) Policy() Policy {
 }
 
 // Apply sets the policy's values on a configuration; absent fields keep
-// what cfg has. Dry-run is on if either the file or cfg says so.
+// what cfg has (thresholds.sqlserver's in cfg.Thresholds.SQLServer, where a
+// zero field means its default). Dry-run is on if either the file or cfg
+// says so.
 func (p PolicyFile) Apply(cfg *Config) {
 	cfg.DryRun = cfg.DryRun || p.DryRun
 	if p.ApprovalTTL != nil {
 		cfg.ApprovalTTL = p.ApprovalTTL.Duration
 	}
-	th := cfg.Thresholds
-	if th == (Thresholds{}) {
-		th = DefaultThresholds()
-	}
+	th := withDefaultThresholds(cfg.Thresholds)
 	t := p.Thresholds
 	if t.FreePagesFraction != nil {
 		th.FreePagesFraction = *t.FreePagesFraction
@@ -311,6 +546,7 @@ func (p PolicyFile) Apply(cfg *Config) {
 	if t.BacklogAge.Duration > 0 {
 		th.BacklogAge = t.BacklogAge.Duration
 	}
+	p.overlaySQLServer(&th.SQLServer)
 	cfg.Thresholds = th
 	pol := p.Policy()
 	pol.DryRun = cfg.DryRun
