@@ -83,25 +83,26 @@ func baselineMedian(vs []float64) float64 {
 	return vs[n/2-1]/2 + vs[n/2]/2
 }
 
-// Band is the noise band around the baseline: a change smaller than it is
-// noise. It is the larger of rel·|Median| (a relative floor, so that a
-// perfectly steady series does not call every wiggle a change) and
-// BandSigmas·MADScale·MAD (three robust standard deviations).
-func (b Baseline) Band(rel float64) float64 {
-	return max(rel*math.Abs(b.Median), BandSigmas*MADScale*b.MAD)
+// Band is the noise band around a value before an action: a change smaller
+// than it is noise. It is the larger of rel·|before| (CATALOG: improved
+// means more than 10 % better than before) and BandSigmas·MADScale·MAD,
+// three robust standard deviations of the reading's own history, so that a
+// noisy reading needs a larger change to count.
+func (b Baseline) Band(before, rel float64) float64 {
+	return max(rel*math.Abs(before), BandSigmas*MADScale*b.MAD)
 }
 
 // ClassifyAgainst compares a lower-is-better metric before and after an
 // action: "improved" when after is below before by more than the band,
 // "regressed" when above it by more than the band, "neutral" otherwise (a
-// change exactly at the band's edge is neutral). The band is b.Band(Noise)
-// when ok and b has at least MinBaselineSamples samples; otherwise the
-// result is Classify's (a band of 10 % of before).
+// change exactly at the band's edge is neutral). The band is
+// b.Band(before, Noise) when ok and b has at least MinBaselineSamples
+// samples; otherwise the result is Classify's (a band of 10 % of before).
 func ClassifyAgainst(before, after float64, b Baseline, ok bool) string {
 	if !ok || b.N < MinBaselineSamples {
 		return Classify(before, after)
 	}
-	band := b.Band(Noise)
+	band := b.Band(before, Noise)
 	switch {
 	case after < before-band:
 		return "improved"

@@ -93,19 +93,21 @@ func TestBaselinesPerKey(t *testing.T) {
 func TestBand(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
-		name string
-		b    ooda.Baseline
-		rel  float64
-		want float64
+		name   string
+		b      ooda.Baseline
+		before float64
+		rel    float64
+		want   float64
 	}{
-		{"RelativeFloorWins", ooda.Baseline{Median: 100, MAD: 1, N: 10}, 0.10, 10},          // 3·1.4826·1 = 4.4478 < 10
-		{"NoiseWins", ooda.Baseline{Median: 100, MAD: 5, N: 10}, 0.10, 3 * 1.4826 * 5},      // 22.239 > 10
-		{"NegativeMedianUsesItsSize", ooda.Baseline{Median: -200, MAD: 0, N: 10}, 0.10, 20}, // |−200|·0.1
-		{"SteadyZero", ooda.Baseline{Median: 0, MAD: 0, N: 10}, 0.10, 0},
-		{"NoRelativeFloor", ooda.Baseline{Median: 100, MAD: 1, N: 10}, 0, 3 * 1.4826},
+		{"RelativeFloorWins", ooda.Baseline{Median: 100, MAD: 1, N: 10}, 100, 0.10, 10},        // 3·1.4826·1 = 4.4478 < 10
+		{"NoiseWins", ooda.Baseline{Median: 100, MAD: 5, N: 10}, 100, 0.10, 3 * 1.4826 * 5},    // 22.239 > 10
+		{"NegativeBeforeUsesItsSize", ooda.Baseline{Median: 5, MAD: 0, N: 10}, -200, 0.10, 20}, // |−200|·0.1
+		{"RelativeToBeforeNotMedian", ooda.Baseline{Median: 500, MAD: 0, N: 10}, 5000, 0.10, 500},
+		{"SteadyZero", ooda.Baseline{Median: 0, MAD: 0, N: 10}, 0, 0.10, 0},
+		{"NoRelativeFloor", ooda.Baseline{Median: 100, MAD: 1, N: 10}, 100, 0, 3 * 1.4826},
 	} {
-		if got := c.b.Band(c.rel); math.Abs(got-c.want) > 1e-12 {
-			t.Errorf("%s: %+v.Band(%g) = %g, want %g", c.name, c.b, c.rel, got, c.want)
+		if got := c.b.Band(c.before, c.rel); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("%s: %+v.Band(%g, %g) = %g, want %g", c.name, c.b, c.before, c.rel, got, c.want)
 		}
 	}
 }
@@ -123,7 +125,7 @@ func TestClassifyAgainstAtTheBandEdges(t *testing.T) {
 	steady := ooda.Baseline{Median: 0, MAD: 0, N: 10}     // band 0
 	thin := ooda.Baseline{Median: 100, MAD: 5, N: 4}      // too few samples
 	spiky := ooda.Baseline{Median: 100, MAD: 1, N: 30}    // band 10, before far above it
-	noisyBand := noisy.Band(ooda.Noise)
+	noisyBand := noisy.Band(100, ooda.Noise)
 	// Classify's edges, as it computes them in float64 (100·1.1 is
 	// 110.00000000000001; a constant expression would be exact).
 	hundred := 100.0
@@ -152,9 +154,10 @@ func TestClassifyAgainstAtTheBandEdges(t *testing.T) {
 		{"NoisyBelowUpperEdge", 100, down(100 + noisyBand), noisy, true, "neutral"},
 		{"NoisyAtUpperEdge", 100, 100 + noisyBand, noisy, true, "neutral"},
 		{"NoisyAboveUpperEdge", 100, up(100 + noisyBand), noisy, true, "regressed"},
-		// A spike before the action: the band comes from the history (10),
-		// not from the spike (Classify: 20), so falling back to 185 counts.
-		{"SpikeBackTowardsBaseline", 200, 185, spiky, true, "improved"},
+		// The band is relative to the value before, not to the history's
+		// median: from a spike of 200, 185 is within its 10 % (20).
+		{"SpikeBackTowardsBaseline", 200, 185, spiky, true, "neutral"},
+		{"SpikeFallsFurther", 200, down(180), spiky, true, "improved"},
 		{"SpikeWithoutBaseline", 200, 185, spiky, false, "neutral"},
 		// Steady zero: any rise is a regression, no change is neutral.
 		{"SteadyUnchanged", 0, 0, steady, true, "neutral"},
@@ -206,7 +209,7 @@ func TestBaselinesClassifyAHistory(t *testing.T) {
 		want  string
 	}{{104, "neutral"}, {96, "neutral"}, {125, "regressed"}, {80, "improved"}} {
 		if got := ooda.ClassifyAgainst(100, c.after, b, ok); got != c.want {
-			t.Errorf("100 → %g against %+v (band %g): %s, want %s", c.after, b, b.Band(ooda.Noise), got, c.want)
+			t.Errorf("100 → %g against %+v (band %g): %s, want %s", c.after, b, b.Band(100, ooda.Noise), got, c.want)
 		}
 	}
 }

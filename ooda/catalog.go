@@ -102,7 +102,14 @@ func Orient(o Observation, th Thresholds) []Hypothesis {
 	if free, ok := value(o, "freelist_pages"); ok {
 		total, _ := value(o, "page_count")
 		if total > 0 && free > th.FreePagesMin && free/total > th.FreePagesFraction {
-			add("free_pages", "main", fmt.Sprintf("%.0f of %.0f pages free (%.0f %%)", free, total, 100*free/total), "vacuum", 2, 0.9)
+			ev := fmt.Sprintf("%.0f of %.0f pages free (%.0f %%)", free, total, 100*free/total)
+			// With incremental auto-vacuum on (an earlier vacuum switched it),
+			// returning the pages is cheap and changes nothing else: tier 1.
+			if mode, _ := value(o, "auto_vacuum_mode"); mode == 2 {
+				add("free_pages", "main", ev+"; auto_vacuum is INCREMENTAL", "incremental_vacuum", 1, 0.95)
+			} else {
+				add("free_pages", "main", ev, "vacuum", 2, 0.9)
+			}
 		}
 	}
 	if wal, ok := value(o, "wal_bytes"); ok && wal > th.WALBytes {

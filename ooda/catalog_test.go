@@ -28,8 +28,11 @@ func TestRulesAtTheirThresholds(t *testing.T) {
 		readings map[string]float64
 		action   string // "" = no hypothesis
 	}{
-		{"FreePagesBelowFraction", map[string]float64{"page_count": 10000, "freelist_pages": 2000}, ""},
-		{"FreePagesAtFraction", map[string]float64{"page_count": 10000, "freelist_pages": 2000.5}, "vacuum"},
+		{"FreePagesBelowFraction", map[string]float64{"page_count": 10000, "freelist_pages": 1999.5}, ""},
+		{"FreePagesAtFraction", map[string]float64{"page_count": 10000, "freelist_pages": 2000}, ""}, // more than 20 %
+		{"FreePagesAboveFraction", map[string]float64{"page_count": 10000, "freelist_pages": 2000.5}, "vacuum"},
+		{"FreePagesIncremental", map[string]float64{"page_count": 10000, "freelist_pages": 2000.5, "auto_vacuum_mode": 2}, "incremental_vacuum"},
+		{"FreePagesFullMode", map[string]float64{"page_count": 10000, "freelist_pages": 2000.5, "auto_vacuum_mode": 1}, "vacuum"},
 		{"FreePagesFewPages", map[string]float64{"page_count": 1200, "freelist_pages": 1000}, ""},
 		{"FreePagesJustEnough", map[string]float64{"page_count": 1200, "freelist_pages": 1001}, "vacuum"},
 		{"WALBelow", map[string]float64{"wal_bytes": 64 << 20}, ""},

@@ -263,22 +263,6 @@ func (e *Engine) step(ctx context.Context, s *stage, started func()) error {
 	}
 	m := msgs[0]
 	log := e.log.With().Str("stage", s.name).Str("queue", s.queue).Str("conversation", m.Conversation.String()).Logger()
-	switch m.Type {
-	case broker.MessageTypeEndDialog:
-		if err := tx.End(tctx, &broker.EndParams{Conversation: m.Conversation}); err != nil {
-			return err
-		}
-		return tx.Commit()
-	case broker.MessageTypeError:
-		code, desc, perr := broker.ParseErrorBody(m.Body)
-		log.Warn().Int("code", code).Str("description", desc).AnErr("parse_error", perr).Msg("the other side ended the conversation with an error")
-		if err := tx.End(tctx, &broker.EndParams{Conversation: m.Conversation}); err != nil {
-			return err
-		}
-		return tx.Commit()
-	case broker.MessageTypeDialogTimer:
-		return e.validate(ctx, tx, m, log)
-	}
 	if err := tx.Savepoint(tctx, "work"); err != nil {
 		return err
 	}
@@ -296,6 +280,22 @@ func (e *Engine) step(ctx context.Context, s *stage, started func()) error {
 			return err
 		}
 		return e.deadLetter(tctx, tx, s, m, env.CycleID, reason, broker.PoisonThreshold)
+	}
+	switch m.Type {
+	case broker.MessageTypeEndDialog:
+		if err := tx.End(tctx, &broker.EndParams{Conversation: m.Conversation}); err != nil {
+			return err
+		}
+		return tx.Commit()
+	case broker.MessageTypeError:
+		code, desc, perr := broker.ParseErrorBody(m.Body)
+		log.Warn().Int("code", code).Str("description", desc).AnErr("parse_error", perr).Msg("the other side ended the conversation with an error")
+		if err := tx.End(tctx, &broker.EndParams{Conversation: m.Conversation}); err != nil {
+			return err
+		}
+		return tx.Commit()
+	case broker.MessageTypeDialogTimer:
+		return e.validate(ctx, tx, s, m, key, log)
 	}
 	env, err := Decode(m.Body, e.cfg.MaxBodyBytes)
 	if err == nil && ContractFor(env.Kind) != m.Contract {
@@ -387,8 +387,12 @@ func (e *Engine) deadLetter(ctx context.Context, tx broker.Tx, s *stage, m broke
 		return err
 	}
 	now := e.cfg.Now()
+	body := m.Body
+	if body == nil {
+		body = []byte{} // system messages (a DialogTimer) have none; the column is NOT NULL
+	}
 	id, err := e.cfg.Store.AddDeadLetter(ctx, q, store.DeadLetter{Queue: s.queue, MessageType: m.Type, Conversation: m.Conversation.String(),
-		Body: m.Body, Reason: reason, Attempts: attempts, CreatedAt: now})
+		Body: body, Reason: reason, Attempts: attempts, CreatedAt: now})
 	if err != nil {
 		return err
 	}
@@ -399,7 +403,20 @@ func (e *Engine) deadLetter(ctx context.Context, tx broker.Tx, s *stage, m broke
 	if err := e.addEvent(ctx, q, "deadletter", cycleID, data); err != nil {
 		return err
 	}
+	// The message's cycle fails with it, unless it has finished already (an
+	// operator's approval or a validation timer of a completed cycle).
+	failCycle := false
 	if cycleID != "" {
+		c, err := e.cfg.Reader.Cycle(ctx, cycleID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			failCycle = c.Status == store.StatusRunning
+		}
+	}
+	if failCycle {
 		err := e.cfg.Store.AdvanceCycle(ctx, q, cycleID, s.name, store.StatusFailed, reason, now)
 		if err == nil {
 			err = e.addEvent(ctx, q, "cycle.failed", cycleID, map[string]any{"cycle_id": cycleID, "stage": s.name, "error": reason})
@@ -413,7 +430,7 @@ func (e *Engine) deadLetter(ctx context.Context, tx broker.Tx, s *stage, m broke
 	}
 	e.log.Error().Str("stage", s.name).Str("queue", s.queue).Str("cycle_id", cycleID).Int64("dead_letter", id).Str("reason", reason).Msg("message moved to the dead letters")
 	e.cfg.Metrics.StageStep(s.name, "dead_letter", 0)
-	if cycleID != "" {
+	if failCycle {
 		e.cfg.Metrics.CycleFinished(store.StatusFailed)
 	}
 	e.cfg.Published()
@@ -421,21 +438,21 @@ func (e *Engine) deadLetter(ctx context.Context, tx broker.Tx, s *stage, m broke
 }
 
 // checkValue is the reading an action is validated on: the action's own
-// object's (SQL Server readings are per index, per table), or, when no
-// reading names that object, the only reading of that name (the embedded
-// target's database-wide readings).
-func checkValue(o Observation, it ValidationItem) (float64, bool) {
+// object's (SQL Server readings are per index, per table, per plan). The
+// embedded target's readings are database-wide (object "main") while its
+// hypotheses name what they act on (wal, statistics), so there the reading
+// of the database stands for them. object is the reading's, for its
+// baseline.
+func checkValue(o Observation, it ValidationItem) (v float64, object string, ok bool) {
 	if v, ok := valueFor(o, it.Metric, it.Object); ok {
-		return v, true
+		return v, it.Object, true
 	}
-	var v float64
-	n := 0
-	for _, r := range o.Readings {
-		if r.Name == it.Metric {
-			v, n = r.Value, n+1
+	if o.Target == "embedded" {
+		if v, ok := valueFor(o, it.Metric, "main"); ok {
+			return v, "main", true
 		}
 	}
-	return v, n == 1
+	return 0, "", false
 }
 
 func truncate(s string, n int) string {
@@ -769,56 +786,26 @@ func (e *Engine) awaitValidation(ctx context.Context, tx broker.Tx, s *stage, m 
 // against its before-value, revert a regression when the target can, then
 // record the results and count them per type. The slow work (sensors,
 // reverts) happens before the transaction's first write.
-func (e *Engine) validate(ctx context.Context, tx broker.Tx, m broker.Message, log zerolog.Logger) error {
+func (e *Engine) validate(ctx context.Context, tx broker.Tx, s *stage, m broker.Message, key string, log zerolog.Logger) error {
 	tctx := context.WithoutCancel(ctx)
 	handle := m.Conversation.String()
-	type checked struct {
-		item   ValidationItem
-		after  float64
-		result string
-		revert string   // what the undo did; "" if none
-		band   Baseline // the history the result was judged against
-	}
+	// Judge before this transaction writes anything: the embedded target's
+	// undo (a VACUUM) needs the database's write lock, which the step's
+	// first write would hold. The timer message is this step's, locked by
+	// its receive, so no other step judges the same validation; a commit
+	// that fails after an undo brings the message back, and undos are
+	// idempotent (a second one finds nothing to undo).
 	var results []checked
-	raw, ok, err := e.cfg.Reader.PendingValidation(ctx, handle)
+	raw, pending, err := e.cfg.Reader.PendingValidation(ctx, handle)
 	if err != nil {
 		return err
 	}
-	if ok {
-		var v Validation
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return fmt.Errorf("validation on %s: %w", handle, err)
-		}
-		octx, cancel := context.WithTimeout(ctx, e.cfg.SensorBudget)
-		obs, err := e.cfg.Target.Observe(octx)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("validation on %s: observe: %w", handle, err)
-		}
-		baselines, err := e.baselines(ctx)
-		if err != nil {
-			return fmt.Errorf("validation on %s: %w", handle, err)
-		}
-		for _, it := range v.Items {
-			c := checked{item: it, result: store.ResultNeutral}
-			if after, found := checkValue(obs, it); found {
-				b, ok := baselines[ReadingKey{Name: it.Metric, Object: it.Object}]
-				c.after, c.result = after, ClassifyAgainst(it.Before, after, b, ok)
-				c.band = b
-			}
-			if u, can := e.cfg.Target.(store.Undoer); can && c.result == "regressed" {
-				actx, cancel := context.WithTimeout(ctx, e.cfg.ActionBudget)
-				out, err := u.Undo(actx, it.Type, it.Object)
-				cancel()
-				switch {
-				case errors.Is(err, store.ErrNoUndo):
-				case err != nil:
-					c.revert = "undo failed: " + err.Error()
-				default:
-					c.revert = out.Detail
-				}
-			}
-			results = append(results, c)
+	if pending {
+		if results, err = e.judge(ctx, raw); err != nil {
+			// The target could not be observed: the timer message returns
+			// and is tried again; after MaxAttempts it goes to the dead
+			// letters.
+			return e.failed(tctx, tx, s, m, Envelope{}, key, fmt.Errorf("validation on %s: %w", handle, err), log)
 		}
 	}
 	q, err := tx.SQL(tctx)
@@ -835,12 +822,15 @@ func (e *Engine) validate(ctx context.Context, tx broker.Tx, m broker.Message, l
 	}
 	for _, c := range results {
 		it := c.item
-		if err := e.cfg.Store.RecordResult(tctx, q, it.ActionID, it.Type, c.result, c.revert, e.cfg.Now()); err != nil {
-			return err
-		}
 		data := map[string]any{"action_id": it.ActionID, "type": it.Type, "object": it.Object, "metric": it.Metric, "before": it.Before, "after": c.after, "result": c.result,
 			"baseline": map[string]any{"median": c.band.Median, "mad": c.band.MAD, "samples": c.band.N, "noise_band": noiseBand(it.Before, c.band)}}
-		if c.result == "regressed" && c.revert == "" {
+		if c.result == resultUnmeasured {
+			// Not counted for or against the type: nothing was measured.
+			data["after"], data["detail"] = nil, fmt.Sprintf("no %s reading of %s after the action", it.Metric, it.Object)
+		} else if err := e.cfg.Store.RecordResult(tctx, q, it.ActionID, it.Type, c.result, c.revert, e.cfg.Now()); err != nil {
+			return err
+		}
+		if c.result == store.ResultRegressed && c.revert == "" {
 			data["undo"] = "none: this action type has no undo"
 		}
 		if err := e.addEvent(tctx, q, "action.validated", cycleID, data); err != nil {
@@ -862,4 +852,59 @@ func (e *Engine) validate(ctx context.Context, tx broker.Tx, m broker.Message, l
 	}
 	e.cfg.Published()
 	return nil
+}
+
+// resultUnmeasured: the check metric of an action's object was not in the
+// observation after it (the index was dropped, the sensor failed). Such an
+// action is reported, not counted.
+const resultUnmeasured = "unmeasured"
+
+// checked is one validated action.
+type checked struct {
+	item   ValidationItem
+	after  float64
+	result string
+	revert string   // what the undo did; "" if none
+	band   Baseline // the history the result was judged against
+}
+
+// judge observes the target again and classifies each item against its
+// value before and its reading's history, undoing regressions that can be.
+func (e *Engine) judge(ctx context.Context, raw json.RawMessage) ([]checked, error) {
+	var v Validation
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	octx, cancel := context.WithTimeout(ctx, e.cfg.SensorBudget)
+	obs, err := e.cfg.Target.Observe(octx)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("observe: %w", err)
+	}
+	baselines, err := e.baselines(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var results []checked
+	for _, it := range v.Items {
+		c := checked{item: it, result: resultUnmeasured}
+		if after, object, found := checkValue(obs, it); found {
+			b, ok := baselines[ReadingKey{Name: it.Metric, Object: object}]
+			c.after, c.result, c.band = after, ClassifyAgainst(it.Before, after, b, ok), b
+		}
+		if u, can := e.cfg.Target.(store.Undoer); can && c.result == store.ResultRegressed {
+			actx, cancel := context.WithTimeout(ctx, e.cfg.ActionBudget)
+			out, err := u.Undo(actx, it.Type, it.Object)
+			cancel()
+			switch {
+			case errors.Is(err, store.ErrNoUndo):
+			case err != nil:
+				c.revert = "undo failed: " + err.Error()
+			default:
+				c.revert = out.Detail
+			}
+		}
+		results = append(results, c)
+	}
+	return results, nil
 }

@@ -42,8 +42,7 @@ func (e *Engine) EffectivePolicy() json.RawMessage {
 // decideInput gathers what Decide needs besides the hypotheses: the
 // per-type validation history over the tier-2 window, and the actions
 // executed recently enough to count toward budgets and cooldowns.
-func (e *Engine) decideInput(ctx context.Context, lp *livePolicy, cycleID string) (DecideInput, error) {
-	now := e.cfg.Now()
+func (e *Engine) decideInput(ctx context.Context, lp *livePolicy, cycleID string, now time.Time) (DecideInput, error) {
 	in := DecideInput{Now: now, CycleID: cycleID, Stats: map[string]TypeStats{}}
 	var err error
 	if in.Paused, err = e.Paused(ctx); err != nil {
@@ -62,8 +61,13 @@ func (e *Engine) decideInput(ctx context.Context, lp *livePolicy, cycleID string
 		return in, fmt.Errorf("decide: recent actions: %w", err)
 	}
 	for _, a := range acts {
-		if a.Status == "executed" {
-			in.Recent = append(in.Recent, RecentAction{Type: a.Type, Object: a.Target, At: a.CreatedAt, CycleID: a.CycleID})
+		// What was tried counts toward cooldowns and budgets, whatever came
+		// of it: a reverted or failed action is not retried at once.
+		switch a.Status {
+		case "executed", "reverted", "failed":
+			if a.CreatedAt.Before(now) {
+				in.Recent = append(in.Recent, RecentAction{Type: a.Type, Object: a.Target, At: a.CreatedAt, CycleID: a.CycleID})
+			}
 		}
 	}
 	return in, nil
@@ -79,8 +83,10 @@ type WhatIfResult struct {
 }
 
 // WhatIf runs Orient and Decide on a recorded observation with the policy
-// in force and the current history, and changes nothing: no state is
-// written, no message sent, no action run.
+// in force, as of the observation's time: maintenance windows and the
+// actions before it (cooldowns, budgets) as they were then; the success
+// rates are today's. It changes nothing: no state is written, no message
+// sent, no action run.
 func (e *Engine) WhatIf(ctx context.Context, raw []byte) (WhatIfResult, error) {
 	obs, err := DecodeObservation(raw)
 	if err != nil {
@@ -91,7 +97,10 @@ func (e *Engine) WhatIf(ctx context.Context, raw []byte) (WhatIfResult, error) {
 	if err != nil {
 		return WhatIfResult{}, err
 	}
-	in, err := e.decideInput(ctx, lp, "whatif")
+	// Decide as of the observation's time (its maintenance window), against
+	// the actions taken before it: a recorded cycle's own actions do not
+	// put its replay in their cooldown.
+	in, err := e.decideInput(ctx, lp, "whatif", obs.TakenAt)
 	if err != nil {
 		return WhatIfResult{}, err
 	}
@@ -118,6 +127,8 @@ func DecodeObservation(raw []byte) (Observation, error) {
 	switch {
 	case o.Target == "":
 		return o, fmt.Errorf("%w: observation: target is required (embedded or sqlserver)", ErrInvalidRequest)
+	case o.Target != "embedded" && o.Target != SQLServerTarget:
+		return o, fmt.Errorf("%w: observation: target %q: must be embedded or %s (it picks the rules)", ErrInvalidRequest, o.Target, SQLServerTarget)
 	case o.TakenAt.IsZero():
 		return o, fmt.Errorf("%w: observation: taken_at is required (RFC 3339)", ErrInvalidRequest)
 	}
@@ -147,7 +158,7 @@ func (e *Engine) baselines(ctx context.Context) (map[ReadingKey]Baseline, error)
 // ClassifyAgainst applies it.
 func noiseBand(before float64, b Baseline) float64 {
 	if b.N >= MinBaselineSamples {
-		return b.Band(Noise)
+		return b.Band(before, Noise)
 	}
 	return Noise * math.Abs(before)
 }

@@ -321,6 +321,13 @@ func decideOne(h Hypothesis, p Policy, in DecideInput, never map[string]bool, la
 			return approve, fmt.Sprintf("tier 2: no validated history for %s in the last %s; an operator must approve", h.Action, fmtDuration(p.Tier2.History))
 		}
 		rate := fmt.Sprintf("tier 2: success rate %s (%s) over %d validations", fmtRate(s.SuccessRate()), band, s.N())
+		// Beyond CATALOG's table: a type that has harmed more often than it
+		// helped is not automatic at any confidence (with one regression
+		// and nothing else the Beta posterior is 1/3, and a 0.9-confident
+		// hypothesis would otherwise clear the 0.90 bar and repeat it).
+		if s.Regressed+s.Failed >= s.Improved+s.Neutral {
+			return approve, fmt.Sprintf("%s; %d regressed or failed against %d improved or neutral: an operator must approve", rate, s.Regressed+s.Failed, s.Improved+s.Neutral)
+		}
 		if h.Confidence < th {
 			return approve, fmt.Sprintf("%s; confidence %s < %s: an operator must approve", rate, fmtNum(h.Confidence), fmtNum(th))
 		}

@@ -87,8 +87,12 @@ func TestTier2Thresholds(t *testing.T) {
 		{"NoHistoryConf1", ooda.TypeStats{}, 1, ask},
 		{"Perfect18Conf075", ooda.TypeStats{Improved: 18}, 0.75, ask}, // 19/20 = 0.95, not above
 		{"Perfect19Conf075", ooda.TypeStats{Improved: 19}, 0.75, ok},  // 20/21 > 0.95
-		{"AllRegressedConf1", ooda.TypeStats{Regressed: 50}, 1, ok},   // rate 0.019 needs 0.90
+		{"AllRegressedConf1", ooda.TypeStats{Regressed: 50}, 1, ask},  // more harm than help: never automatic
 		{"AllFailedConf089", ooda.TypeStats{Failed: 50}, 0.89, ask},
+		// The floor at its edge: harmed as often as helped asks; one more help clears it.
+		{"HarmEqualsHelpConf1", ooda.TypeStats{Improved: 5, Regressed: 3, Failed: 2}, 1, ask},
+		{"HelpOneAheadConf09", ooda.TypeStats{Improved: 6, Regressed: 3, Failed: 2}, 0.9, ok}, // rate 7/13 = 0.54 needs 0.90
+		{"HelpOneAheadConf089", ooda.TypeStats{Improved: 6, Regressed: 3, Failed: 2}, 0.89, ask},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/hartonomous/ooda/store"
 )
@@ -41,7 +43,7 @@ func (e *Engine) decide(ctx context.Context, env Envelope) (result, error) {
 		return result{}, err
 	}
 	lp := e.live.Load()
-	in, err := e.decideInput(ctx, lp, env.CycleID)
+	in, err := e.decideInput(ctx, lp, env.CycleID, e.cfg.Now())
 	if err != nil {
 		return result{}, err
 	}
@@ -62,11 +64,25 @@ func (e *Engine) act(ctx context.Context, env Envelope) (result, error) {
 	}
 	res := result{status: store.StatusCompleted, approval: ds.Approval != ""}
 	lp := e.live.Load() // one policy for the whole step
+	paused := false
+	if ds.Approval != "" {
+		var err error
+		if paused, err = e.Paused(ctx); err != nil {
+			return result{}, err
+		}
+	}
 	for _, d := range ds.Decisions {
 		h := d.Hypothesis
 		a := store.Action{ID: env.CycleID + "/" + h.ID, CycleID: env.CycleID, Type: h.Action, Target: h.Object, Tier: h.Tier, CreatedAt: e.cfg.Now()}
-		if d.Verdict == VerdictApproved && lp.policy.DryRun {
-			d.Verdict = VerdictDryRun
+		// An approval given before the kill switch went on, or for a type
+		// the policy now only dry-runs, does not run.
+		if d.Verdict == VerdictApproved {
+			switch {
+			case paused:
+				d.Verdict, d.Reason = VerdictPaused, "approved ("+d.Reason+"), but the loop was paused before it ran"
+			case lp.policy.DryRun || slices.Contains(lp.policy.DryRunTypes, h.Action):
+				d.Verdict = VerdictDryRun
+			}
 		}
 		switch d.Verdict {
 		case VerdictExecute, VerdictApproved:
@@ -110,12 +126,13 @@ func (e *Engine) act(ctx context.Context, env Envelope) (result, error) {
 		if json.Unmarshal(a.Before, &before) != nil {
 			continue
 		}
-		for metric, v := range before { // one check metric per action
+		// One check metric per action; should an actuator report several,
+		// the first by name, so that validation is deterministic.
+		if metrics := slices.Sorted(maps.Keys(before)); len(metrics) > 0 {
 			if res.validate == nil {
 				res.validate = &Validation{}
 			}
-			res.validate.Items = append(res.validate.Items, ValidationItem{ActionID: a.ID, Type: a.Type, Object: a.Target, Metric: metric, Before: v})
-			break
+			res.validate.Items = append(res.validate.Items, ValidationItem{ActionID: a.ID, Type: a.Type, Object: a.Target, Metric: metrics[0], Before: before[metrics[0]]})
 		}
 	}
 	res.record = res.actions

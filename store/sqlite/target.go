@@ -149,7 +149,8 @@ var _ store.Undoer = (*Target)(nil)
 
 // Undo implements store.Undoer. Only vacuum has an undo: it puts
 // auto_vacuum back to NONE (with the VACUUM that makes the change take
-// effect), the mode the action moved the file from. Incremental auto-vacuum
+// effect), the mode the action moved the file from. (incremental_vacuum,
+// which only returns free pages, has none.) Incremental auto-vacuum
 // moves pages at every commit that frees some, and can fragment the file; a
 // regression after the switch is undone by switching back.
 func (t *Target) Undo(ctx context.Context, action, object string) (store.Outcome, error) {
@@ -161,7 +162,9 @@ func (t *Target) Undo(ctx context.Context, action, object string) (store.Outcome
 		return store.Outcome{}, err
 	}
 	if mode != autoVacuumIncremental {
-		return store.Outcome{Detail: "auto_vacuum is not INCREMENTAL: nothing to undo"}, nil
+		// Already undone (a redelivered validation), or switched by someone
+		// else since: nothing of this action's is left to revert.
+		return store.Outcome{}, fmt.Errorf("target embedded: auto_vacuum is not INCREMENTAL: %w", store.ErrNoUndo)
 	}
 	if err := t.exec(ctx, "PRAGMA auto_vacuum = NONE", "VACUUM"); err != nil {
 		return store.Outcome{}, err
@@ -177,7 +180,9 @@ func (t *Target) Describe(action, object string) string {
 	case "wal_checkpoint":
 		return "PRAGMA wal_checkpoint(TRUNCATE) on the state database"
 	case "vacuum":
-		return "switch the state database to incremental auto-vacuum and VACUUM it (PRAGMA incremental_vacuum when it is already incremental)"
+		return "switch the state database to incremental auto-vacuum and VACUUM it"
+	case "incremental_vacuum":
+		return "PRAGMA incremental_vacuum: return the free pages of the state database"
 	case "prune_history":
 		return fmt.Sprintf("delete finished cycles older than %s", t.retention)
 	}
@@ -206,7 +211,7 @@ func (t *Target) Execute(ctx context.Context, action, object string) (store.Outc
 			return store.Outcome{}, fmt.Errorf("checkpoint: %w", err)
 		}
 		return store.Outcome{Detail: "checkpointed and truncated the WAL", Before: map[string]float64{"wal_bytes": before}, After: map[string]float64{"wal_bytes": t.walBytes()}}, nil
-	case "vacuum":
+	case "vacuum", "incremental_vacuum":
 		before, err := t.pragma(ctx, "freelist_count")
 		if err != nil {
 			return store.Outcome{}, err
@@ -215,17 +220,18 @@ func (t *Target) Execute(ctx context.Context, action, object string) (store.Outc
 		if err != nil {
 			return store.Outcome{}, err
 		}
-		// With auto_vacuum NONE (SQLite's default) the free pages stay in
-		// the file until a full VACUUM. The action switches the file to
-		// INCREMENTAL, which takes effect with that VACUUM ("PRAGMA
+		// vacuum: with auto_vacuum NONE (SQLite's default) the free pages
+		// stay in the file until a full VACUUM. The action switches the file
+		// to INCREMENTAL, which takes effect with that VACUUM ("PRAGMA
 		// auto_vacuum": a change on an existing database needs VACUUM), so
-		// that later frees can be returned cheaply with PRAGMA
-		// incremental_vacuum; once INCREMENTAL, it does just that.
+		// that later frees are returned cheaply (incremental_vacuum).
 		detail, stmts := "switched auto_vacuum to INCREMENTAL and vacuumed", []string{"PRAGMA auto_vacuum = INCREMENTAL", "VACUUM"}
-		switch mode {
-		case autoVacuumIncremental:
+		switch {
+		case mode == autoVacuumIncremental:
 			detail, stmts = "returned the free pages with PRAGMA incremental_vacuum", []string{"PRAGMA incremental_vacuum"}
-		case autoVacuumFull:
+		case action == "incremental_vacuum":
+			return store.Outcome{}, fmt.Errorf("target embedded: incremental_vacuum needs auto_vacuum INCREMENTAL, the file is in mode %.0f (the vacuum action switches it)", mode)
+		case mode == autoVacuumFull:
 			detail, stmts = "vacuumed (auto_vacuum FULL left as it is)", []string{"VACUUM"}
 		}
 		if err := t.exec(ctx, stmts...); err != nil {
