@@ -126,3 +126,17 @@ func (e *redactedError) Unwrap() error { return e.err }
 func redact(err error, dsn string) error {
 	return &redactedError{msg: scrub(err.Error(), dsn), err: err}
 }
+
+// RedactDSN returns dsn fit for a log line or an error: the password is
+// replaced, in the user part and in a password= or pwd= parameter, and a
+// DSN that does not parse is not shown at all.
+func RedactDSN(dsn string) string { return redactDSN(dsn) }
+
+// RedactError returns err with every secret of dsn replaced in its
+// message; errors.Is and errors.As still see err. nil stays nil.
+func RedactError(err error, dsn string) error {
+	if err == nil {
+		return nil
+	}
+	return redact(err, dsn)
+}

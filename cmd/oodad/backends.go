@@ -9,6 +9,7 @@ import (
 
 	"github.com/hartonomous/ooda/broker"
 	"github.com/hartonomous/ooda/broker/embedded"
+	"github.com/hartonomous/ooda/broker/servicebroker"
 	"github.com/hartonomous/ooda/ooda"
 	"github.com/hartonomous/ooda/store"
 	"github.com/hartonomous/ooda/store/sqlite"
@@ -52,8 +53,10 @@ func openBackends(ctx context.Context, cfg config, log *zerolog.Logger) (_ *back
 			_ = be.Close()
 		}
 	}()
+	// Errors from SQL Server paths may quote the DSN (the driver's parse
+	// errors do): its secrets are replaced before anyone sees them.
 	if cfg.StateDSN != "" {
-		err = be.openSQLServerState(ctx, cfg, log)
+		err = servicebroker.RedactError(be.openSQLServerState(ctx, cfg, log), cfg.StateDSN)
 	} else {
 		err = be.openEmbeddedState(ctx, cfg, log)
 	}
@@ -62,9 +65,9 @@ func openBackends(ctx context.Context, cfg config, log *zerolog.Logger) (_ *back
 	}
 	switch {
 	case cfg.TargetDSN != "":
-		err = be.openSQLServerTarget(ctx, cfg.TargetDSN, log)
+		err = servicebroker.RedactError(be.openSQLServerTarget(ctx, cfg.TargetDSN, log), cfg.TargetDSN)
 	case cfg.StateDSN != "":
-		err = be.openSQLServerTarget(ctx, cfg.StateDSN, log)
+		err = servicebroker.RedactError(be.openSQLServerTarget(ctx, cfg.StateDSN, log), cfg.StateDSN)
 	}
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -37,7 +38,7 @@ func (be *backends) openSQLServerState(ctx context.Context, cfg config, log *zer
 			ev = log.Error()
 			failed++
 		}
-		ev.Str("check", f.Check).Str("object", f.Object).Str("fix", f.Fix).Msg(f.Problem)
+		ev.Str("check", f.Check).Str("object", f.Object).Str("fix", f.Fix).Msg(servicebroker.RedactError(errors.New(f.Problem), cfg.StateDSN).Error())
 	}
 	if failed > 0 {
 		return fmt.Errorf("state database %s failed %d start-up check(s), each logged above with its fix; scripts/verify runs the same checks", redact(cfg.StateDSN), failed)

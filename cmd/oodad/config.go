@@ -15,6 +15,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
 
+	"github.com/hartonomous/ooda/broker/servicebroker"
 	"github.com/hartonomous/ooda/ooda"
 )
 
@@ -235,22 +236,44 @@ func checkSQLServerDSN(v string) error {
 	u, err := url.Parse(v)
 	switch {
 	case err != nil:
-		return fmt.Errorf("not a URL: %v", err)
+		return fmt.Errorf("not a URL (check the escaping of special characters in the password: %% must be %%25)")
 	case u.Host == "":
 		return fmt.Errorf("names no host; use sqlserver://user:password@host:port?database=NAME")
-	case u.Query().Get("database") == "":
+	case !hasParam(u, "database"):
 		return fmt.Errorf("names no database; add ?database=NAME (the daemon never works in master)")
 	}
-	if t := u.Query().Get("connection timeout"); t != "" && t != "0" {
+	if t := param(u, "connection timeout"); t != "" && t != "0" {
 		return fmt.Errorf("connection timeout=%s would break every WAITFOR (RECEIVE) longer than it; leave it unset (0): the daemon bounds each call with its own deadline", t)
 	}
 	return nil
 }
 
+// param is a query parameter of a DSN; go-mssqldb reads their names without
+// regard to case.
+func param(u *url.URL, name string) string {
+	for k, vs := range u.Query() {
+		if strings.EqualFold(k, name) && len(vs) > 0 {
+			return vs[0]
+		}
+	}
+	return ""
+}
+
+func hasParam(u *url.URL, name string) bool { return param(u, name) != "" }
+
 // redact hides the password of a URL-shaped setting.
 func redact(v string) string {
+	if strings.HasPrefix(v, "sqlserver://") {
+		return servicebroker.RedactDSN(v) // also password= in the query
+	}
 	u, err := url.Parse(v)
-	if err != nil || u.User == nil {
+	if err != nil {
+		if strings.Contains(v, "@") {
+			return "(not shown: not a URL)" // it may hold credentials
+		}
+		return v
+	}
+	if u.User == nil {
 		return v
 	}
 	if _, ok := u.User.Password(); ok {

@@ -42,6 +42,8 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel)
+	hup, stopHUP := catchHUP()
+	defer stopHUP()
 	notify := newNotifier(getenv)
 	start := time.Now()
 
@@ -125,10 +127,7 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 	if cfg.Policy != nil {
 		log.Info().Str("policy", cfg.PolicyPath).RawJSON("effective", engine.EffectivePolicy()).Msg("policy file applied")
 	}
-	if cfg.PolicyPath != "" {
-		stopReload := reloadOnHUP(ctx, cfg.PolicyPath, engine, log)
-		defer stopReload()
-	}
+	go serveHUP(ctx, hup, cfg.PolicyPath, engine, log)
 	ctl := &controller{engine: engine, store: st, broker: b, nc: nc, started: start}
 	if nc != nil {
 		svc, err := natsbus.AddControl(nc, serviceVersion(), ctl)

@@ -701,3 +701,30 @@ func TestWhatIfOnASQLServerObservation(t *testing.T) {
 	}
 	d.stop(t)
 }
+
+// TestSIGHUPWithoutPolicyFileKeepsRunning: systemctl reload sends SIGHUP;
+// a daemon without a policy file says there is nothing to reload and goes
+// on, instead of dying of the signal's default action.
+func TestSIGHUPWithoutPolicyFileKeepsRunning(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, t.TempDir())
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(20 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !strings.Contains(d.logs.String(), "no policy file") {
+		select {
+		case err := <-d.exited:
+			t.Fatalf("oodad died of SIGHUP: %v\n%s", err, d.logs.String())
+		case <-deadline:
+			t.Fatalf("no log line about the SIGHUP\n%s", d.logs.String())
+		case <-tick.C:
+		}
+	}
+	if out, err := d.oodactl(t, "status"); err != nil {
+		t.Fatalf("status after SIGHUP: %v\n%s", err, out)
+	}
+	d.stop(t)
+}

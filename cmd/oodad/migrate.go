@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hartonomous/ooda/broker/embedded"
+	"github.com/hartonomous/ooda/broker/servicebroker"
 	"github.com/hartonomous/ooda/ooda"
 	mssqlschema "github.com/hartonomous/ooda/sql/mssql"
 )
@@ -55,7 +57,7 @@ func (f *stateFlags) parse(args []string, getenv func(string) string) (dir, dsn 
 // runMigrate creates or upgrades the state database and exits. On SQLite,
 // oodad run does the same at start; on SQL Server the migration is a
 // deployment step, usually run with a stronger login than the daemon's.
-func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	f := newStateFlags("migrate", "Creates or upgrades the state database, then exits. On SQL Server it installs the\nService Broker objects, state tables, procedures and the ooda_daemon role (sql/mssql).", getenv, stderr, true)
 	dir, dsn, err := f.parse(args, getenv)
 	if err != nil {
@@ -75,6 +77,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(stdout, "state database in %s is at the current schema\n", dir)
 		return nil
 	}
+	defer func() { err = servicebroker.RedactError(err, dsn) }()
 	db, err := openSQLServer(dsn)
 	if err != nil {
 		return err
@@ -117,7 +120,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 
 // runVerify runs the start-up checks on demand and prints one line per
 // check; any failed error-level check makes it fail (exit 1).
-func runVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	f := newStateFlags("verify", "Checks the state database as oodad run does at start (SQL Server: broker enabled,\nqueues, services, contracts, activation off, permissions, schema version, Query Store)\nand prints one line per check. Exit status 1 if an error-level check fails.", getenv, stderr, false)
 	dir, dsn, err := f.parse(args, getenv)
 	if err != nil {
@@ -143,11 +146,12 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stdout, "ok    state database sqlite://%s opens at the current schema\n", dir)
 		return nil
 	}
+	defer func() { err = servicebroker.RedactError(err, dsn) }()
 	report, err := runPreflight(ctx, dsn, preflightSpec(true))
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(stdout, report.String())
+	fmt.Fprint(stdout, servicebroker.RedactError(errors.New(report.String()), dsn).Error())
 	if err := report.Err(); err != nil {
 		return fmt.Errorf("verify %s: %w", redact(dsn), err)
 	}

@@ -11,26 +11,32 @@ import (
 	"github.com/hartonomous/ooda/ooda"
 )
 
-// reloadOnHUP re-reads the policy file on SIGHUP and hands it to the
-// engine, which applies it from the next Orient or Decide step on. A file
-// that does not load leaves the policy in force, and says why.
-func reloadOnHUP(ctx context.Context, path string, engine *ooda.Engine, log zerolog.Logger) (stop func()) {
-	hup := make(chan os.Signal, 1)
+// catchHUP takes SIGHUP from the start of the daemon, before the engine
+// exists: the default action would kill the process (systemctl reload
+// sends it). A signal that arrives early waits for serveHUP.
+func catchHUP() (hup chan os.Signal, stop func()) {
+	hup = make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-done:
-				return
-			case <-hup:
-				reloadPolicy(path, engine, log)
+	return hup, func() { signal.Stop(hup) }
+}
+
+// serveHUP re-reads the policy file on each SIGHUP and hands it to the
+// engine, which applies it from the next Orient or Decide step on. A file
+// that does not load leaves the policy in force, and says why; without a
+// policy file there is nothing to reload, and the log says so.
+func serveHUP(ctx context.Context, hup <-chan os.Signal, path string, engine *ooda.Engine, log zerolog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if path == "" {
+				log.Warn().Msg("SIGHUP: no policy file (--policy, OODA_POLICY_FILE) to reload; the defaults stay")
+				continue
 			}
+			reloadPolicy(path, engine, log)
 		}
-	}()
-	return func() { signal.Stop(hup); close(done) }
+	}
 }
 
 func reloadPolicy(path string, engine *ooda.Engine, log zerolog.Logger) {
