@@ -98,7 +98,11 @@ type Elector struct {
 	opts    Options
 	open    func(ctx context.Context) (session, error)
 	leading atomic.Bool
-	log     zerolog.Logger
+	// until is when the last successful check stops vouching for the lock
+	// (unix nanoseconds): a check that hangs (a half-open connection) must
+	// not leave Leading() true while another session takes the lock.
+	until atomic.Int64
+	log   zerolog.Logger
 }
 
 // New returns an elector over db, whose connections must be to the state
@@ -111,8 +115,14 @@ func New(db *sql.DB, opts Options) *Elector {
 	return e
 }
 
-// Leading reports whether this process holds the lock as of its last check.
-func (e *Elector) Leading() bool { return e.leading.Load() }
+// Leading reports whether this process holds the lock as of its last
+// check, and that check is recent: at most two check intervals old.
+func (e *Elector) Leading() bool {
+	return e.leading.Load() && time.Now().UnixNano() < e.until.Load()
+}
+
+// vouch records a successful grant or check.
+func (e *Elector) vouch() { e.until.Store(time.Now().Add(2 * e.opts.Check).UnixNano()) }
 
 // errLost: the session answered but no longer holds the lock.
 var errLost = errors.New("the session no longer holds the lock")
@@ -165,7 +175,9 @@ func (e *Elector) Run(ctx context.Context) error {
 				continue
 			}
 		}
-		granted, err := s.Acquire(ctx)
+		actx, cancel := context.WithTimeout(ctx, e.opts.Check)
+		granted, err := s.Acquire(actx)
+		cancel()
 		if err != nil {
 			_ = s.Close()
 			s = nil
@@ -180,6 +192,7 @@ func (e *Elector) Run(ctx context.Context) error {
 			wait(ctx, bo.NextBackOff())
 			continue
 		}
+		e.vouch()
 		e.leading.Store(true)
 		e.log.Info().Str("session", s.ID()).Msg("leadership gained")
 		reason := e.hold(ctx, s)
@@ -214,10 +227,16 @@ func (e *Elector) hold(ctx context.Context, s session) error {
 			return nil
 		case <-t.C:
 		}
-		if err := s.Check(ctx); err != nil {
+		// Bounded: a check that hangs lets the lease run out (Leading()
+		// turns false by itself) and is then given up.
+		cctx, cancel := context.WithTimeout(ctx, e.opts.Check)
+		err := s.Check(cctx)
+		cancel()
+		if err != nil {
 			e.leading.Store(false) // first: the scheduler must stop firing now
 			return err
 		}
+		e.vouch()
 	}
 }
 

@@ -17,10 +17,11 @@ import (
 // decides what each call answers; the fake records what the elector did.
 type fakeServer struct {
 	mu        sync.Mutex
-	holder    *fakeSession // the session holding the lock, if any
-	opens     []time.Time  // when each session was opened
-	openErr   error        // next open fails with this
-	checkErr  error        // next Check fails with this (then clears)
+	holder    *fakeSession  // the session holding the lock, if any
+	opens     []time.Time   // when each session was opened
+	openErr   error         // next open fails with this
+	checkErr  error         // next Check fails with this (then clears)
+	hang      chan struct{} // when set, Check blocks until it is closed, whatever its context says
 	releases  int
 	closes    int
 	sessions  int
@@ -63,6 +64,11 @@ func (s *fakeSession) Acquire(context.Context) (bool, error) {
 
 func (s *fakeSession) Check(context.Context) error {
 	s.srv.mu.Lock()
+	if h := s.srv.hang; h != nil {
+		s.srv.mu.Unlock()
+		<-h // a half-open connection: no answer, and no attention gets through
+		return errors.New("connection reset")
+	}
 	defer s.srv.mu.Unlock()
 	if err := s.srv.checkErr; err != nil {
 		s.srv.checkErr = nil
@@ -390,4 +396,33 @@ func TestStatementsTakeTheResourceAsAParameter(t *testing.T) {
 	if !strings.Contains(acquireSQL, "@LockTimeout = 0") {
 		t.Error("acquire would wait for the lock instead of returning -1")
 	}
+}
+
+// TestHungCheckEndsLeadershipByItself: a check that never answers (a
+// half-open connection) must not leave this process leading while the
+// server may already have given the lock to another: the lease of the
+// last good check runs out.
+func TestHungCheckEndsLeadershipByItself(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		b := setup(t, nil)
+		synctest.Wait()
+		if !b.e.Leading() {
+			t.Fatal("not leading with a free lock")
+		}
+		hang := make(chan struct{})
+		b.srv.mu.Lock()
+		b.srv.hang = hang
+		b.srv.mu.Unlock()
+		time.Sleep(check + time.Second) // the next check starts and hangs
+		synctest.Wait()
+		time.Sleep(2 * check) // past the lease of the last good check
+		if b.e.Leading() {
+			t.Fatal("still leading on a check that never answered")
+		}
+		b.srv.mu.Lock()
+		b.srv.hang = nil
+		b.srv.mu.Unlock()
+		close(hang)
+	})
 }
