@@ -239,6 +239,41 @@ func TestSchedulerCatchesUpOnce(t *testing.T) {
 	})
 }
 
+// TestSchedulerCatchesUpWhenItBecomesLeader: on SQL Server the election
+// takes a moment after start; the catch-up of a missed run waits for it
+// (and a daemon that takes over from a leader that went away catches up
+// too), instead of being dropped because the first check said "follower".
+func TestSchedulerCatchesUpWhenItBecomesLeader(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sched, _ := cron.ParseStandard("@hourly")
+		f := &fakeTriggers{}
+		start := time.Now()
+		var leading atomic.Bool
+		s := &scheduler{schedule: sched, spec: "@hourly", trigger: f.trigger, now: time.Now, log: zerolog.Nop(), leading: leading.Load,
+			lastRun: func(context.Context) (time.Time, bool, error) { return start.Add(-3 * time.Hour), true, nil }}
+		ctx, cancel := context.WithCancel(context.Background())
+		go s.Run(ctx)
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if f.count() != 0 {
+			t.Fatalf("a follower caught up: %v", f.calls)
+		}
+		leading.Store(true) // the election is won
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if f.count() != 1 || !strings.Contains(f.calls[0], "catch-up") {
+			t.Fatalf("no catch-up on becoming leader: %v", f.calls)
+		}
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		if f.count() != 1 {
+			t.Fatalf("more than one catch-up: %v", f.calls)
+		}
+		cancel()
+		synctest.Wait()
+	})
+}
+
 type lockedWriter struct {
 	b  *bytes.Buffer
 	mu *sync.Mutex

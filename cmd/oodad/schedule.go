@@ -34,23 +34,51 @@ const scheduleKey = "schedule"
 
 func (s *scheduler) Run(ctx context.Context) {
 	s.log.Info().Str("schedule", s.spec).Time("next", s.schedule.Next(s.now())).Msg("scheduler running")
-	if last, ok, err := s.lastRun(ctx); err != nil {
-		s.log.Error().Err(err).Msg("cannot tell whether a scheduled run was missed; no catch-up")
-	} else if ok && !s.schedule.Next(last).After(s.now()) {
-		s.log.Warn().Time("last_run", last).Time("missed", s.schedule.Next(last)).Msg("a scheduled run was missed while the daemon was down; catching up once")
-		s.fire(ctx, "catch-up of a missed run")
+	// The catch-up is the leader's: at start when this daemon leads, and
+	// whenever it becomes the leader (the election may take a few seconds
+	// after start, or hand over from a daemon that went away).
+	leading := s.leading == nil || s.leading()
+	if leading {
+		s.catchUp(ctx)
+	}
+	var poll <-chan time.Time
+	if s.leading != nil {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		poll = t.C
 	}
 	for {
 		next := s.schedule.Next(s.now())
 		t := time.NewTimer(next.Sub(s.now()))
+	wait:
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			s.log.Info().Msg("scheduler stopped")
 			return
+		case <-poll:
+			now := s.leading()
+			if now && !leading {
+				s.catchUp(ctx)
+			}
+			leading = now
+			goto wait
 		case <-t.C:
 		}
 		s.fire(ctx, "scheduled")
+	}
+}
+
+// catchUp runs one cycle at once if a scheduled run was missed (however
+// many were).
+func (s *scheduler) catchUp(ctx context.Context) {
+	last, ok, err := s.lastRun(ctx)
+	switch {
+	case err != nil:
+		s.log.Error().Err(err).Msg("cannot tell whether a scheduled run was missed; no catch-up")
+	case ok && !s.schedule.Next(last).After(s.now()):
+		s.log.Warn().Time("last_run", last).Time("missed", s.schedule.Next(last)).Msg("a scheduled run was missed; catching up once")
+		s.fire(ctx, "catch-up of a missed run")
 	}
 }
 
