@@ -189,8 +189,11 @@ type Writer interface {
 	// and counts it for its type; a non-empty revertDetail also marks the
 	// action reverted.
 	RecordResult(ctx context.Context, q broker.Querier, actionID, actionType, result, revertDetail string, now time.Time) error
-	// DeleteEvents removes the published outbox events up to seq.
-	DeleteEvents(ctx context.Context, q broker.Querier, upToSeq int64) error
+	// DeleteEvents removes exactly the outbox events with these seqs (the
+	// ones published), not a range: on SQL Server an IDENTITY seq is taken
+	// before its row commits, so an event with a smaller seq than a
+	// published one may still be on its way.
+	DeleteEvents(ctx context.Context, q broker.Querier, seqs []int64) error
 	// RecordReadings stores one row per reading (name, object, value) of
 	// cycle cycleID, taken at at. Readings whose value is NaN or infinite
 	// are skipped (neither engine stores them). Recording the same

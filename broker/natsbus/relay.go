@@ -24,8 +24,8 @@ const (
 type Relay struct {
 	NC     *nats.Conn
 	Reader store.Reader
-	// Trim deletes published events up to seq (in a transaction of its own).
-	Trim   func(ctx context.Context, upTo int64) error
+	// Trim deletes the published events (in a transaction of its own).
+	Trim   func(ctx context.Context, seqs []int64) error
 	Source string // ce-source
 	Logger zerolog.Logger
 	// JetStream, when set, publishes through the stream (acknowledged, deduplicated by Nats-Msg-Id).
@@ -104,15 +104,15 @@ func (r *Relay) Flush(ctx context.Context) error {
 		if err != nil || len(evs) == 0 {
 			return err
 		}
-		var last int64
+		var done []int64
 		for _, e := range evs {
 			if err := r.publish(ctx, e); err != nil {
-				if last > 0 {
-					_ = r.Trim(context.WithoutCancel(ctx), last)
+				if len(done) > 0 {
+					_ = r.Trim(context.WithoutCancel(ctx), done)
 				}
 				return fmt.Errorf("publish event %s (%s): %w", e.ID, e.Kind, err)
 			}
-			last = e.Seq
+			done = append(done, e.Seq)
 		}
 		if r.JetStream == nil {
 			// Core NATS: make sure the server has the messages before
@@ -124,7 +124,7 @@ func (r *Relay) Flush(ctx context.Context) error {
 				return fmt.Errorf("flush: %w", err)
 			}
 		}
-		if err := r.Trim(context.WithoutCancel(ctx), last); err != nil {
+		if err := r.Trim(context.WithoutCancel(ctx), done); err != nil {
 			return fmt.Errorf("trim outbox: %w", err)
 		}
 	}

@@ -79,8 +79,8 @@ func TestRelayOnCoreNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	relay := natsbus.NewRelay(natsbus.Relay{NC: nc, Reader: st, Source: "oodad/test", Logger: zerolog.Nop(),
-		Trim: func(ctx context.Context, upTo int64) error {
-			return broker.InTx(ctx, b, func(_ broker.Tx, q broker.Querier) error { return st.DeleteEvents(ctx, q, upTo) })
+		Trim: func(ctx context.Context, seqs []int64) error {
+			return broker.InTx(ctx, b, func(_ broker.Tx, q broker.Querier) error { return st.DeleteEvents(ctx, q, seqs) })
 		}})
 	if err := relay.Flush(ctx); err != nil {
 		t.Fatalf("flush to core NATS: %v", err)

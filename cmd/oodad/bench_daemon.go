@@ -407,8 +407,8 @@ func fanoutArm(ctx context.Context, dir, arm string, messages int, body []byte) 
 			}
 		}
 		relay = natsbus.NewRelay(natsbus.Relay{NC: nc, JetStream: js, Reader: st, Source: "oodad/bench", Logger: newLogger(os.Stderr, zerolog.WarnLevel),
-			Trim: func(ctx context.Context, upTo int64) error {
-				return broker.InTx(ctx, b, func(_ broker.Tx, q broker.Querier) error { return st.DeleteEvents(ctx, q, upTo) })
+			Trim: func(ctx context.Context, seqs []int64) error {
+				return broker.InTx(ctx, b, func(_ broker.Tx, q broker.Querier) error { return st.DeleteEvents(ctx, q, seqs) })
 			}})
 		rctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})

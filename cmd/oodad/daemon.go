@@ -102,8 +102,8 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 			cancel()
 		}
 		relay = natsbus.NewRelay(natsbus.Relay{NC: nc, JetStream: js, Reader: st, Logger: log, Source: "oodad/" + hostname(),
-			Trim: func(ctx context.Context, upTo int64) error {
-				return broker.InTx(ctx, b, func(_ broker.Tx, q broker.Querier) error { return st.DeleteEvents(ctx, q, upTo) })
+			Trim: func(ctx context.Context, seqs []int64) error {
+				return broker.InTx(ctx, b, func(_ broker.Tx, q broker.Querier) error { return st.DeleteEvents(ctx, q, seqs) })
 			}})
 		liveRelay.Store(relay)
 	}

@@ -47,11 +47,13 @@ VALUES (@id, @cycle_id, @type, @target, @tier, @status, @detail, @before, @after
 	// waits for an event still being written instead of skipping it. An
 	// IDENTITY seq is taken at insert, so a transaction that commits later
 	// can hold a smaller seq than one already committed; read past, that
-	// event would be trimmed by DeleteEvents(up to a larger seq) unpublished
-	// (table hints, READCOMMITTEDLOCK).
+	// event could be skipped (table hints, READCOMMITTEDLOCK); DeleteEvents
+	// removes only the seqs published, never a range.
 	qEvents = `SELECT TOP (@n) seq, event_id, kind, cycle_id, created_at, data FROM ooda.Outbox WITH (READCOMMITTEDLOCK) ORDER BY seq`
 
-	qDeleteEvents = `DELETE FROM ooda.Outbox WHERE seq <= @up_to`
+	// The published seqs as a JSON array (OPENJSON, SQL Server 2016+: one
+	// parameter whatever their number).
+	qDeleteEvents = `DELETE FROM ooda.Outbox WHERE seq IN (SELECT CAST([value] AS bigint) FROM OPENJSON(@seqs))`
 
 	qFailedAttempt = `MERGE ooda.Attempt WITH (HOLDLOCK) AS t
 USING (VALUES (@key)) AS s (message_key)

@@ -144,8 +144,15 @@ func (s *Store) Events(ctx context.Context, n int) ([]store.Event, error) {
 }
 
 // DeleteEvents implements store.Writer.
-func (s *Store) DeleteEvents(ctx context.Context, q broker.Querier, upTo int64) error {
-	if _, err := q.ExecContext(ctx, `DELETE FROM ooda_outbox WHERE seq <= ?`, upTo); err != nil {
+func (s *Store) DeleteEvents(ctx context.Context, q broker.Querier, seqs []int64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	list, err := json.Marshal(seqs)
+	if err != nil {
+		return fmt.Errorf("store: trim outbox: %w", err)
+	}
+	if _, err := q.ExecContext(ctx, `DELETE FROM ooda_outbox WHERE seq IN (SELECT value FROM json_each(?))`, string(list)); err != nil {
 		return fmt.Errorf("store: trim outbox: %w", err)
 	}
 	return nil
