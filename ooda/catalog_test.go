@@ -85,3 +85,24 @@ func TestPolicyVerdicts(t *testing.T) {
 		})
 	}
 }
+
+// TestActionIDsFitTheStateKey: action ids (also approval ids) stay readable
+// for short hypotheses and within the SQL Server key of 400 characters for
+// any object name, distinct per object.
+func TestActionIDsFitTheStateKey(t *testing.T) {
+	t.Parallel()
+	cycle := "9e4ffb14-3297-469e-b083-857738ad1cd4"
+	short := ooda.Hypothesis{ID: "free_pages:main", Rule: "free_pages"}
+	if got := ooda.ActionID(cycle, short); got != cycle+"/free_pages:main" {
+		t.Fatalf("short id: %s", got)
+	}
+	long := func(o string) ooda.Hypothesis {
+		return ooda.Hypothesis{ID: "fragmented_index:" + o, Rule: "fragmented_index", Object: o}
+	}
+	name := "[" + strings.Repeat("x", 128) + "]"
+	a := ooda.ActionID(cycle, long(name+"."+name+"."+name+"."+name))
+	b := ooda.ActionID(cycle, long(name+"."+name+"."+name+".[y]"))
+	if len(a) > 400 || len(b) > 400 || a == b || !strings.HasPrefix(a, cycle+"/fragmented_index:") {
+		t.Fatalf("long ids: %s (%d), %s (%d)", a, len(a), b, len(b))
+	}
+}

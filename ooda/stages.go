@@ -2,6 +2,8 @@ package ooda
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -57,6 +59,18 @@ func (e *Engine) decide(ctx context.Context, env Envelope) (result, error) {
 	return result{record: ds.Decisions, next: ds, events: evs}, nil
 }
 
+// actionID names an action (and its approval): the cycle and the
+// hypothesis, readable when short. A hypothesis about a long object name
+// (a quoted four-part SQL Server name) is named by a hash of its id instead,
+// so that ids stay within the state's key size (400 characters).
+func actionID(cycleID string, h Hypothesis) string {
+	if len(h.ID) <= 200 {
+		return cycleID + "/" + h.ID
+	}
+	sum := sha256.Sum256([]byte(h.ID))
+	return cycleID + "/" + h.Rule + ":" + hex.EncodeToString(sum[:8])
+}
+
 func (e *Engine) act(ctx context.Context, env Envelope) (result, error) {
 	var ds Decisions
 	if err := decodePayload(env, &ds); err != nil {
@@ -73,7 +87,7 @@ func (e *Engine) act(ctx context.Context, env Envelope) (result, error) {
 	}
 	for _, d := range ds.Decisions {
 		h := d.Hypothesis
-		a := store.Action{ID: env.CycleID + "/" + h.ID, CycleID: env.CycleID, Type: h.Action, Target: h.Object, Tier: h.Tier, CreatedAt: e.cfg.Now()}
+		a := store.Action{ID: actionID(env.CycleID, h), CycleID: env.CycleID, Type: h.Action, Target: h.Object, Tier: h.Tier, CreatedAt: e.cfg.Now()}
 		// An approval given before the kill switch went on, or for a type
 		// the policy now only dry-runs, does not run.
 		if d.Verdict == VerdictApproved {

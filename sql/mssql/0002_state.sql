@@ -12,7 +12,7 @@ IF OBJECT_ID(N'ooda.Cycle', N'U') IS NULL
         id          nvarchar(100)  NOT NULL CONSTRAINT PK_Cycle PRIMARY KEY,
         trigger_key nvarchar(200)  NULL,       -- idempotency key of the trigger, if any
         source      nvarchar(64)   NOT NULL,   -- schedule, operator, event, timer
-        reason      nvarchar(1000) NOT NULL,
+        reason      nvarchar(2000) NOT NULL,   -- 1000 characters, some of them two UTF-16 units
         status      nvarchar(16)   NOT NULL,   -- running, completed, failed
         stage       nvarchar(32)   NOT NULL,   -- the last stage that finished
         error       nvarchar(max)  NOT NULL CONSTRAINT DF_Cycle_error DEFAULT N'',
@@ -58,7 +58,7 @@ IF OBJECT_ID(N'ooda.Action', N'U') IS NULL
         id           nvarchar(400) NOT NULL CONSTRAINT PK_Action PRIMARY KEY,  -- cycle/hypothesis
         cycle_id     nvarchar(100) NOT NULL,
         type         nvarchar(128) NOT NULL,
-        target       nvarchar(1000) NOT NULL,
+        target       nvarchar(max)  NOT NULL,   -- a quoted four-part name can pass 1000
         tier         int           NOT NULL,
         status       nvarchar(32)  NOT NULL,   -- executed, dry_run, skipped, failed, awaiting_approval, rejected, reverted
         detail       nvarchar(max) NOT NULL CONSTRAINT DF_Action_detail DEFAULT N'',
@@ -127,7 +127,7 @@ IF OBJECT_ID(N'ooda.Approval', N'U') IS NULL
         id              nvarchar(400)  NOT NULL CONSTRAINT PK_Approval PRIMARY KEY,  -- the action id
         cycle_id        nvarchar(100)  NOT NULL,
         action          nvarchar(128)  NOT NULL,
-        object          nvarchar(1000) NOT NULL,
+        object          nvarchar(max)  NOT NULL,
         tier            int            NOT NULL,
         hypothesis      nvarchar(max)  NOT NULL,   -- JSON, replayed to Act on approval
         reason          nvarchar(max)  NOT NULL,   -- why it needs an operator

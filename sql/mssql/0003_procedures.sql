@@ -133,7 +133,7 @@ BEGIN
         THROW 50021, N'An approval or rejection needs a reason (@Reason): why it may run, or why not.', 1;
 
     DECLARE @Now datetime2(7) = SYSUTCDATETIME();
-    DECLARE @Msg nvarchar(2048), @CycleId nvarchar(100), @Action nvarchar(128), @Object nvarchar(1000), @Tier int,
+    DECLARE @Msg nvarchar(2048), @CycleId nvarchar(100), @Action nvarchar(128), @Object nvarchar(max), @Tier int,
             @Hypothesis nvarchar(max), @Why nvarchar(max), @Current nvarchar(16), @RequestedAt datetime2(7),
             @ExpiresAt datetime2(7), @DecidedBy nvarchar(256), @DecidedAt datetime2(7), @Data nvarchar(max),
             @Decisions nvarchar(max), @Envelope nvarchar(max), @Body varbinary(max), @Handle uniqueidentifier,

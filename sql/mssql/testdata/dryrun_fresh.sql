@@ -166,7 +166,7 @@ GO
 COMMIT TRANSACTION;
 GO
 
--- 0002_state.sql (version 2, sha256 94bfacc78889e01dd8a4886e09a2c19cd12f0abf5243c633de0b32b0e7e47a0a)
+-- 0002_state.sql (version 2, sha256 1f98b8e63a39eb1fea9c6623b20510163feba1550d0a4b87908ce524b342ee54)
 BEGIN TRANSACTION;
 GO
 -- parameters: @TimeoutMs int = 60000
@@ -193,7 +193,7 @@ IF OBJECT_ID(N'ooda.Cycle', N'U') IS NULL
         id          nvarchar(100)  NOT NULL CONSTRAINT PK_Cycle PRIMARY KEY,
         trigger_key nvarchar(200)  NULL,       -- idempotency key of the trigger, if any
         source      nvarchar(64)   NOT NULL,   -- schedule, operator, event, timer
-        reason      nvarchar(1000) NOT NULL,
+        reason      nvarchar(2000) NOT NULL,   -- 1000 characters, some of them two UTF-16 units
         status      nvarchar(16)   NOT NULL,   -- running, completed, failed
         stage       nvarchar(32)   NOT NULL,   -- the last stage that finished
         error       nvarchar(max)  NOT NULL CONSTRAINT DF_Cycle_error DEFAULT N'',
@@ -233,7 +233,7 @@ IF OBJECT_ID(N'ooda.Action', N'U') IS NULL
         id           nvarchar(400) NOT NULL CONSTRAINT PK_Action PRIMARY KEY,  -- cycle/hypothesis
         cycle_id     nvarchar(100) NOT NULL,
         type         nvarchar(128) NOT NULL,
-        target       nvarchar(1000) NOT NULL,
+        target       nvarchar(max)  NOT NULL,   -- a quoted four-part name can pass 1000
         tier         int           NOT NULL,
         status       nvarchar(32)  NOT NULL,   -- executed, dry_run, skipped, failed, awaiting_approval, rejected, reverted
         detail       nvarchar(max) NOT NULL CONSTRAINT DF_Action_detail DEFAULT N'',
@@ -296,7 +296,7 @@ IF OBJECT_ID(N'ooda.Approval', N'U') IS NULL
         id              nvarchar(400)  NOT NULL CONSTRAINT PK_Approval PRIMARY KEY,  -- the action id
         cycle_id        nvarchar(100)  NOT NULL,
         action          nvarchar(128)  NOT NULL,
-        object          nvarchar(1000) NOT NULL,
+        object          nvarchar(max)  NOT NULL,
         tier            int            NOT NULL,
         hypothesis      nvarchar(max)  NOT NULL,   -- JSON, replayed to Act on approval
         reason          nvarchar(max)  NOT NULL,   -- why it needs an operator
@@ -329,13 +329,13 @@ IF OBJECT_ID(N'ooda.ActionStats', N'U') IS NULL
         regressed int NOT NULL CONSTRAINT DF_ActionStats_regressed DEFAULT 0
     );
 GO
--- parameters: @Version int = 2, @Name nvarchar = N'0002_state.sql', @Checksum nvarchar = N'94bfacc78889e01dd8a4886e09a2c19cd12f0abf5243c633de0b32b0e7e47a0a'
+-- parameters: @Version int = 2, @Name nvarchar = N'0002_state.sql', @Checksum nvarchar = N'1f98b8e63a39eb1fea9c6623b20510163feba1550d0a4b87908ce524b342ee54'
 INSERT INTO ooda.SchemaVersion (Version, Name, Checksum) VALUES (@Version, @Name, @Checksum);
 GO
 COMMIT TRANSACTION;
 GO
 
--- 0003_procedures.sql (version 3, sha256 86c03dda3e988de149d805cda01fe1a269688d44aa4f26c2d621e32f24d9f51c)
+-- 0003_procedures.sql (version 3, sha256 4c232bd8be54e8a4b4fda5ca69cff452469e16d7d145a1e72ddf9903249f80a1)
 BEGIN TRANSACTION;
 GO
 -- parameters: @TimeoutMs int = 60000
@@ -480,7 +480,7 @@ BEGIN
         THROW 50021, N'An approval or rejection needs a reason (@Reason): why it may run, or why not.', 1;
 
     DECLARE @Now datetime2(7) = SYSUTCDATETIME();
-    DECLARE @Msg nvarchar(2048), @CycleId nvarchar(100), @Action nvarchar(128), @Object nvarchar(1000), @Tier int,
+    DECLARE @Msg nvarchar(2048), @CycleId nvarchar(100), @Action nvarchar(128), @Object nvarchar(max), @Tier int,
             @Hypothesis nvarchar(max), @Why nvarchar(max), @Current nvarchar(16), @RequestedAt datetime2(7),
             @ExpiresAt datetime2(7), @DecidedBy nvarchar(256), @DecidedAt datetime2(7), @Data nvarchar(max),
             @Decisions nvarchar(max), @Envelope nvarchar(max), @Body varbinary(max), @Handle uniqueidentifier,
@@ -650,7 +650,7 @@ BEGIN
     EXEC ooda.usp_SetPaused @Paused = 0, @By = @By, @Reason = @Reason;
 END;
 GO
--- parameters: @Version int = 3, @Name nvarchar = N'0003_procedures.sql', @Checksum nvarchar = N'86c03dda3e988de149d805cda01fe1a269688d44aa4f26c2d621e32f24d9f51c'
+-- parameters: @Version int = 3, @Name nvarchar = N'0003_procedures.sql', @Checksum nvarchar = N'4c232bd8be54e8a4b4fda5ca69cff452469e16d7d145a1e72ddf9903249f80a1'
 INSERT INTO ooda.SchemaVersion (Version, Name, Checksum) VALUES (@Version, @Name, @Checksum);
 GO
 COMMIT TRANSACTION;
