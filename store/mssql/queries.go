@@ -160,7 +160,10 @@ WHERE NOT EXISTS (SELECT 1 FROM ooda.Reading WITH (UPDLOCK, HOLDLOCK)
 
 	// OUTPUT instead of a row count (SET NOCOUNT ON would hide it); the
 	// caller counts the rows.
-	qPruneReadings = `DELETE FROM ooda.Reading OUTPUT deleted.taken_at WHERE taken_at < CAST(@before AS datetime2(7))`
+	// The count comes from the DONE token (RowsAffected): the daemon's
+	// sessions never SET NOCOUNT ON (SessionInitSQL sets only XACT_ABORT),
+	// and no row per deleted reading travels back.
+	qPruneReadings = `DELETE FROM ooda.Reading WHERE taken_at < CAST(@before AS datetime2(7))`
 
 	// ROW_NUMBER numbers each key's readings newest first (ties: the later
 	// cycle id first) in the clustered key's order. The final order by name

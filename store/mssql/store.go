@@ -570,19 +570,11 @@ func (s *Store) RecordReadings(ctx context.Context, q broker.Querier, cycleID st
 
 // PruneReadings implements store.Writer.
 func (s *Store) PruneReadings(ctx context.Context, q broker.Querier, before time.Time) (int64, error) {
-	rows, err := q.QueryContext(ctx, qPruneReadings, sql.Named("before", utc(before)))
+	res, err := q.ExecContext(ctx, qPruneReadings, sql.Named("before", utc(before)))
 	if err != nil {
 		return 0, fmt.Errorf("store: prune readings before %s: %w", before.Format(time.RFC3339), err)
 	}
-	defer rows.Close()
-	var n int64
-	for rows.Next() {
-		n++
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("store: prune readings before %s: %w", before.Format(time.RFC3339), err)
-	}
-	return n, nil
+	return res.RowsAffected()
 }
 
 // ReadingHistory implements store.Reader.
