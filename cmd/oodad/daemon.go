@@ -75,8 +75,10 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 	// while the stream is being set up): it reads the relay through this.
 	var liveRelay atomic.Pointer[natsbus.Relay]
 	var stopping atomic.Bool
+	natsClosed, closeOnce := make(chan struct{}), &sync.Once{}
 	if url != "none" {
 		nc, err = nats.Connect(url, nats.Name("oodad"), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
+			nats.ClosedHandler(func(*nats.Conn) { closeOnce.Do(func() { close(natsClosed) }) }),
 			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 				if !stopping.Load() {
 					log.Warn().Err(err).Msg("NATS disconnected; events wait in the outbox")
@@ -213,8 +215,10 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 		wg.Wait()
 		stopRelay() // after the loop: the last commits' events go out in the relay's final pass
 		relayDone.Wait()
-		if nc != nil {
-			_ = nc.Drain()
+		if nc != nil && nc.Drain() == nil {
+			// Drain is asynchronous: wait for it to finish (the closed
+			// handler) so that the deferred Close does not cut it short.
+			<-natsClosed
 		}
 		close(done)
 	}()
