@@ -58,6 +58,12 @@ type Config struct {
 	Heartbeat func()
 	// Metrics receives what the loop did. Default: nothing.
 	Metrics Metrics
+	// ExclusiveState says that no other daemon shares the state (SQLite:
+	// one daemon per data directory): intents found at start are orphans
+	// of a crash and resume at once. On a shared state (SQL Server) an
+	// intent resumes only once it is older than ActionBudget plus a minute,
+	// when its owner must be gone.
+	ExclusiveState bool
 }
 
 // Metrics is what the engine reports; the daemon turns it into Prometheus
@@ -119,11 +125,13 @@ func (c *Config) withDefaults() {
 
 // Engine runs the four stages.
 type Engine struct {
-	cfg    Config
-	base   Config // as given to New, before any policy file: what SetPolicy applies a file to
-	live   atomic.Pointer[livePolicy]
-	log    zerolog.Logger
-	stages []*stage
+	cfg  Config
+	base Config // as given to New, before any policy file: what SetPolicy applies a file to
+	live atomic.Pointer[livePolicy]
+	// resuming holds the ids of the intents this process is working on.
+	resuming sync.Map
+	log      zerolog.Logger
+	stages   []*stage
 }
 
 type stage struct {
@@ -132,6 +140,10 @@ type stage struct {
 	next       Kind // what the stage sends on; "" for the last stage
 	handle     func(context.Context, Envelope) (result, error)
 	quarantine atomic.Bool // the queue was healed: dead-letter its next message unread
+	// slow says whether handling env changes the target: then the step is
+	// two short transactions around the work, with a durable intent
+	// between them (DESIGN §5), instead of one transaction held open.
+	slow func(Envelope) bool
 }
 
 // result is what a handler concluded; the engine writes it.
@@ -179,7 +191,7 @@ func New(cfg Config) (*Engine, error) {
 		{name: "observe", queue: ObserveQueue, next: KindObservation, handle: e.observe},
 		{name: "orient", queue: OrientQueue, next: KindOrientation, handle: e.orient},
 		{name: "decide", queue: DecideQueue, next: KindDecision, handle: e.decide},
-		{name: "act", queue: ActQueue, handle: e.act},
+		{name: "act", queue: ActQueue, handle: e.act, slow: actsOnTarget},
 	}
 	return e, nil
 }
@@ -187,7 +199,11 @@ func New(cfg Config) (*Engine, error) {
 // Run runs the stage loops until ctx is cancelled; a cancelled context is a
 // clean stop. ready is called once every loop is receiving.
 func (e *Engine) Run(ctx context.Context, ready func()) error {
+	// Intents left by a crash are finished before new work starts.
+	e.resumeIntents(ctx, e.intentCutoff(true))
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); e.watchIntents(ctx) }()
 	var started sync.WaitGroup
 	started.Add(len(e.stages))
 	for _, s := range e.stages {
@@ -308,10 +324,13 @@ func (e *Engine) step(ctx context.Context, s *stage, started func()) error {
 	if env.Kind == KindAction {
 		return e.awaitValidation(tctx, tx, s, m, env, key, log)
 	}
+	if s.slow != nil && s.slow(env) {
+		return e.recordIntent(tctx, tx, s, m, env, key, log)
+	}
 	start := e.cfg.Now()
 	res, err := s.handle(ctx, env)
 	if err == nil {
-		err = e.apply(tctx, tx, s, m, env, res)
+		err = e.apply(tctx, tx, s, &m, env, res)
 	}
 	if err != nil {
 		if errors.Is(err, ErrPoison) {
@@ -325,7 +344,12 @@ func (e *Engine) step(ctx context.Context, s *stage, started func()) error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	took := e.cfg.Now().Sub(start)
+	e.stepDone(s, res, e.cfg.Now().Sub(start), log)
+	return nil
+}
+
+// stepDone reports a committed step.
+func (e *Engine) stepDone(s *stage, res result, took time.Duration, log zerolog.Logger) {
 	log.Info().Dur("duration", took).Msg("stage step done")
 	e.cfg.Metrics.StageStep(s.name, "ok", took)
 	for _, a := range res.actions {
@@ -335,7 +359,6 @@ func (e *Engine) step(ctx context.Context, s *stage, started func()) error {
 		e.cfg.Metrics.CycleFinished(res.status)
 	}
 	e.cfg.Published()
-	return nil
 }
 
 // failed counts a failed delivery. Below MaxAttempts the message returns to
@@ -472,7 +495,10 @@ func (e *Engine) addEvent(ctx context.Context, q broker.Querier, kind, cycleID s
 
 // apply writes a handler's result and sends the next message (the writes of
 // the step; the caller commits).
-func (e *Engine) apply(ctx context.Context, tx broker.Tx, s *stage, m broker.Message, env Envelope, res result) error {
+//
+// m is the received message, ended here; nil when the step resumes an
+// intent (the message was ended when the intent was recorded).
+func (e *Engine) apply(ctx context.Context, tx broker.Tx, s *stage, m *broker.Message, env Envelope, res result) error {
 	q, err := tx.SQL(ctx)
 	if err != nil {
 		return err
@@ -514,10 +540,7 @@ func (e *Engine) apply(ctx context.Context, tx broker.Tx, s *stage, m broker.Mes
 		}
 	}
 	if res.approval {
-		if err := e.cfg.Store.ClearAttempts(ctx, q, fmt.Sprintf("%s/%d", m.Conversation, m.Sequence)); err != nil {
-			return err
-		}
-		return tx.End(ctx, &broker.EndParams{Conversation: m.Conversation})
+		return e.endMessage(ctx, tx, q, m)
 	}
 	rec, err := json.Marshal(res.record)
 	if err != nil {
@@ -547,10 +570,19 @@ func (e *Engine) apply(ctx context.Context, tx broker.Tx, s *stage, m broker.Mes
 			return err
 		}
 	}
+	return e.endMessage(ctx, tx, q, m)
+}
+
+// endMessage closes a processed message: its attempts are forgotten and our
+// side of its conversation ends (the sender ends its side on the
+// EndDialog). Nothing for nil.
+func (e *Engine) endMessage(ctx context.Context, tx broker.Tx, q broker.Querier, m *broker.Message) error {
+	if m == nil {
+		return nil
+	}
 	if err := e.cfg.Store.ClearAttempts(ctx, q, fmt.Sprintf("%s/%d", m.Conversation, m.Sequence)); err != nil {
 		return err
 	}
-	// Processed: end our side; the sender ends its side on the EndDialog.
 	return tx.End(ctx, &broker.EndParams{Conversation: m.Conversation})
 }
 

@@ -3,6 +3,7 @@ package ooda_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -957,5 +958,66 @@ func TestApprovedActionDoesNotRunOncePaused(t *testing.T) {
 	})
 	if vac.Status != "skipped" || !strings.Contains(vac.Detail, "paused before it ran") || autoVacuum(t, bd) != 0 {
 		t.Fatalf("an approved vacuum ran while paused: %+v", vac)
+	}
+}
+
+// leaveIntent records what a crash between the two transactions of an Act
+// step leaves behind: a running cycle and the intent to run its decisions.
+func leaveIntent(t *testing.T, bd *bundle, created time.Time) (cycleID string) {
+	t.Helper()
+	ctx := context.Background()
+	cycleID = broker.NewID().String()
+	ds := ooda.Decisions{Decisions: []ooda.Decision{{Verdict: ooda.VerdictExecute, Reason: "tier 1: automatic",
+		Hypothesis: ooda.Hypothesis{ID: "stale_statistics:statistics", Rule: "stale_statistics", Object: "statistics", Action: "optimize", Tier: 1, Confidence: 0.8}}}}
+	payload, _ := json.Marshal(ds)
+	body, err := ooda.Encode(ooda.Envelope{CycleID: cycleID, Kind: ooda.KindDecision, CreatedAt: created, Payload: payload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := broker.InTx(ctx, bd.broker, func(_ broker.Tx, q broker.Querier) error {
+		if _, _, err := bd.store.StartCycle(ctx, q, store.Cycle{ID: cycleID, Source: "test", Reason: "crashed while acting", StartedAt: created}); err != nil {
+			return err
+		}
+		return bd.store.RecordIntent(ctx, q, store.Intent{ID: cycleID + "/1", CycleID: cycleID, Stage: "act", Envelope: body, CreatedAt: created})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return cycleID
+}
+
+// TestIntentLeftByACrashIsResumedAtStart: a daemon that died after
+// recording an Act intent (its message gone) but before recording the
+// result: the next start runs the actions and completes the cycle, once.
+func TestIntentLeftByACrashIsResumedAtStart(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, func(c *ooda.Config) { c.ExclusiveState = true })
+	ctx := context.Background()
+	id := leaveIntent(t, bd, time.Now())
+	bd.start()
+	c := waitCycle(t, bd, id)
+	a, ok := actionOf(c, "optimize")
+	if c.Status != store.StatusCompleted || !ok || a.Status != "executed" {
+		t.Fatalf("resumed cycle: %+v, actions %+v", c.Cycle, c.Actions)
+	}
+	if ins, err := bd.store.Intents(ctx, time.Now().Add(time.Hour)); err != nil || len(ins) != 0 {
+		t.Fatalf("intents left: %+v %v", ins, err)
+	}
+}
+
+// TestSharedStateResumesOnlyOrphanedIntents: on a state shared by several
+// daemons an intent may belong to one still at work; only one older than
+// ActionBudget plus a minute is resumed at start.
+func TestSharedStateResumesOnlyOrphanedIntents(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, func(c *ooda.Config) { c.ActionBudget = time.Minute })
+	ctx := context.Background()
+	fresh := leaveIntent(t, bd, time.Now())
+	old := leaveIntent(t, bd, time.Now().Add(-5*time.Minute))
+	bd.start()
+	if c := waitCycle(t, bd, old); c.Status != store.StatusCompleted {
+		t.Fatalf("orphaned intent: %+v", c.Cycle)
+	}
+	if c, _ := bd.store.Cycle(ctx, fresh); c.Status != store.StatusRunning {
+		t.Fatalf("a fresh intent (its owner may be at work) was resumed: %+v", c.Cycle)
 	}
 }

@@ -21,6 +21,10 @@ var ErrNotFound = errors.New("not found")
 // decided or has expired.
 var ErrApprovalClosed = errors.New("approval closed")
 
+// ErrIntentExists is returned (wrapped, with the id) by RecordIntent when an
+// intent with that id is already recorded.
+var ErrIntentExists = errors.New("intent already recorded")
+
 // Cycle statuses.
 const (
 	StatusRunning   = "running"
@@ -151,6 +155,23 @@ type Approval struct {
 	DecisionReason string          `json:"decision_reason,omitempty"`
 }
 
+// Intent is slow work on the target that a stage has decided to do and not
+// yet finished (DESIGN.md §5): recorded in a short transaction before the
+// work starts, taken (deleted) in the transaction that records its result.
+// An intent still present after its owner is gone (a crash) is resumed from
+// its envelope.
+type Intent struct {
+	// ID is unique, e.g. "conversation/sequence" of the message that
+	// carried the work: not empty, at most 450 UTF-16 code units (SQL
+	// Server's key); RecordIntent refuses other ids on both engines.
+	ID      string `json:"id"`
+	CycleID string `json:"cycle_id"`
+	Stage   string `json:"stage"`
+	// Envelope is the message body to resume from, byte for byte.
+	Envelope  []byte    `json:"envelope"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
 // CycleDetail is a cycle with everything recorded about it.
 type CycleDetail struct {
 	Cycle
@@ -204,6 +225,15 @@ type Writer interface {
 	// how many it deleted. It deletes in the caller's transaction: prune
 	// often (each cycle) so that each prune stays small.
 	PruneReadings(ctx context.Context, q broker.Querier, before time.Time) (int64, error)
+	// RecordIntent records an intent before its slow work starts. An
+	// intent with the same id already recorded is an error naming the id
+	// (wrapping ErrIntentExists) and changes nothing; on both engines it
+	// leaves the caller's transaction usable.
+	RecordIntent(ctx context.Context, q broker.Querier, in Intent) error
+	// TakeIntent deletes the intent id and reports whether there was one:
+	// of two transactions taking the same intent, one gets true (and
+	// records the result), the other false.
+	TakeIntent(ctx context.Context, q broker.Querier, id string) (bool, error)
 }
 
 // Reader answers operators without taking the writer.
@@ -240,4 +270,10 @@ type Reader interface {
 	PendingValidation(ctx context.Context, handle string) (items json.RawMessage, ok bool, err error)
 	// Events returns up to n outbox events in order.
 	Events(ctx context.Context, n int) ([]Event, error)
+	// Intents returns the intents created before before (exclusive),
+	// oldest first (ties by id, in the engine's collation): those whose
+	// owner must be gone are resumed. An intent being taken by a
+	// transaction not yet committed may still be listed; TakeIntent
+	// decides who resumes it.
+	Intents(ctx context.Context, before time.Time) ([]Intent, error)
 }

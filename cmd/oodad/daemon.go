@@ -114,7 +114,8 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ecfg := ooda.Config{Broker: b, Store: st, Reader: st, Target: target, Logger: log, DryRun: cfg.DryRun, ValidationWindow: cfg.Validation,
-		Metrics: newMetrics(reg, b, st, nc),
+		ExclusiveState: cfg.StateDSN == "", // SQLite: one daemon per data directory
+		Metrics:        newMetrics(reg, b, st, nc),
 		Published: func() {
 			if relay != nil {
 				relay.Kick()

@@ -175,4 +175,21 @@ WHERE NOT EXISTS (SELECT 1 FROM ooda.Reading WITH (UPDLOCK, HOLDLOCK)
 ) AS r WHERE n <= @n ORDER BY name, object, taken_at DESC, cycle_id DESC`
 
 	qPendingValidation = `SELECT items FROM ooda.Validation WHERE handle = @handle`
+
+	// A recorded id is skipped, not refused by the primary key: with
+	// XACT_ABORT ON a constraint error would doom the caller's transaction.
+	// The lock makes a concurrent record of the same id wait and skip;
+	// OUTPUT says whether the row went in (no row: already recorded).
+	qRecordIntent = `INSERT INTO ooda.Intent (id, cycle_id, stage, envelope, created_at)
+OUTPUT inserted.id
+SELECT @id, @cycle_id, @stage, @envelope, @created_at
+WHERE NOT EXISTS (SELECT 1 FROM ooda.Intent WITH (UPDLOCK, HOLDLOCK) WHERE id = @id)`
+
+	// DELETE … OUTPUT: a row back means this transaction took the intent; a
+	// concurrent taker waits for the row's lock and then finds nothing.
+	qTakeIntent = `DELETE FROM ooda.Intent OUTPUT deleted.id WHERE id = @id`
+
+	// IX_Intent_created holds (created_at, id): read in order, no sort.
+	qIntents = `SELECT id, cycle_id, stage, envelope, created_at FROM ooda.Intent
+WHERE created_at < CAST(@before AS datetime2(7)) ORDER BY created_at, id`
 )

@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf16"
 
 	"github.com/hartonomous/ooda/broker"
 	"github.com/hartonomous/ooda/store"
@@ -619,4 +620,82 @@ func (s *Store) PendingValidation(ctx context.Context, handle string) (json.RawM
 		return nil, false, fmt.Errorf("store: pending validation: %w", err)
 	}
 	return json.RawMessage(items), true, nil
+}
+
+// maxIntentID is the longest intent id, in UTF-16 code units: the key
+// column is nvarchar(450). A longer id is refused here, before the server
+// would fail the statement (and, with XACT_ABORT ON, the transaction).
+const maxIntentID = 450
+
+func checkIntentID(id string) error {
+	n := 0
+	for _, r := range id {
+		n += utf16.RuneLen(r)
+	}
+	switch {
+	case id == "":
+		return errors.New("store: record intent: empty id")
+	case n > maxIntentID:
+		return fmt.Errorf("store: record intent %.40q…: id of %d UTF-16 code units, at most %d", id, n, maxIntentID)
+	}
+	return nil
+}
+
+// RecordIntent implements store.Writer.
+func (s *Store) RecordIntent(ctx context.Context, q broker.Querier, in store.Intent) error {
+	if err := checkIntentID(in.ID); err != nil {
+		return err
+	}
+	env := in.Envelope
+	if env == nil {
+		env = []byte{} // the column is NOT NULL; a nil slice is sent as NULL
+	}
+	var got string
+	err := q.QueryRowContext(ctx, qRecordIntent, sql.Named("id", in.ID), sql.Named("cycle_id", in.CycleID), sql.Named("stage", in.Stage),
+		sql.Named("envelope", env), sql.Named("created_at", utc(in.CreatedAt))).Scan(&got)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: record intent %q: %w", in.ID, store.ErrIntentExists)
+	}
+	if err != nil {
+		return fmt.Errorf("store: record intent %q: %w", in.ID, err)
+	}
+	return nil
+}
+
+// TakeIntent implements store.Writer.
+func (s *Store) TakeIntent(ctx context.Context, q broker.Querier, id string) (bool, error) {
+	var got string
+	err := q.QueryRowContext(ctx, qTakeIntent, sql.Named("id", id)).Scan(&got)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: take intent %q: %w", id, err)
+	}
+	return true, nil
+}
+
+// Intents implements store.Reader.
+func (s *Store) Intents(ctx context.Context, before time.Time) ([]store.Intent, error) {
+	rows, err := s.r.QueryContext(ctx, qIntents, sql.Named("before", utc(before)))
+	if err != nil {
+		return nil, fmt.Errorf("store: intents before %s: %w", before.Format(time.RFC3339Nano), err)
+	}
+	defer rows.Close()
+	out := []store.Intent{}
+	for rows.Next() {
+		var in store.Intent
+		if err := rows.Scan(&in.ID, &in.CycleID, &in.Stage, &in.Envelope, &in.CreatedAt); err != nil {
+			return nil, fmt.Errorf("store: intents before %s: %w", before.Format(time.RFC3339Nano), err)
+		}
+		if in.Envelope == nil {
+			in.Envelope = []byte{}
+		}
+		in.CreatedAt = in.CreatedAt.UTC()
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: intents before %s: %w", before.Format(time.RFC3339Nano), err)
+	}
+	return out, nil
 }

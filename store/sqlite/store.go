@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/url"
 	"time"
+	"unicode/utf16"
 
 	_ "modernc.org/sqlite" // the "sqlite" driver
 
@@ -617,4 +618,87 @@ func (s *Store) PendingValidation(ctx context.Context, handle string) (json.RawM
 		return nil, false, fmt.Errorf("store: pending validation: %w", err)
 	}
 	return json.RawMessage(items), true, nil
+}
+
+// maxIntentID is the longest intent id, in UTF-16 code units: SQL Server's
+// key (nvarchar(450)); SQLite refuses the same ids so that both agree.
+const maxIntentID = 450
+
+func checkIntentID(id string) error {
+	n := 0
+	for _, r := range id {
+		n += utf16.RuneLen(r)
+	}
+	switch {
+	case id == "":
+		return errors.New("store: record intent: empty id")
+	case n > maxIntentID:
+		return fmt.Errorf("store: record intent %.40q…: id of %d UTF-16 code units, at most %d", id, n, maxIntentID)
+	}
+	return nil
+}
+
+// RecordIntent implements store.Writer. A recorded id is skipped by the
+// statement (no constraint error) and reported here.
+func (s *Store) RecordIntent(ctx context.Context, q broker.Querier, in store.Intent) error {
+	if err := checkIntentID(in.ID); err != nil {
+		return err
+	}
+	env := in.Envelope
+	if env == nil {
+		env = []byte{} // the column is NOT NULL; a nil slice is bound as NULL
+	}
+	res, err := q.ExecContext(ctx, `INSERT INTO ooda_intent (id, cycle_id, stage, envelope, created_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`, in.ID, in.CycleID, in.Stage, env, nanos(in.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("store: record intent %q: %w", in.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: record intent %q: %w", in.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: record intent %q: %w", in.ID, store.ErrIntentExists)
+	}
+	return nil
+}
+
+// TakeIntent implements store.Writer.
+func (s *Store) TakeIntent(ctx context.Context, q broker.Querier, id string) (bool, error) {
+	res, err := q.ExecContext(ctx, `DELETE FROM ooda_intent WHERE id = ?`, id)
+	if err != nil {
+		return false, fmt.Errorf("store: take intent %q: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: take intent %q: %w", id, err)
+	}
+	return n > 0, nil
+}
+
+// Intents implements store.Reader.
+func (s *Store) Intents(ctx context.Context, before time.Time) ([]store.Intent, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, cycle_id, stage, envelope, created_at FROM ooda_intent
+		WHERE created_at < ? ORDER BY created_at, id`, nanos(before))
+	if err != nil {
+		return nil, fmt.Errorf("store: intents before %s: %w", before.Format(time.RFC3339Nano), err)
+	}
+	defer rows.Close()
+	out := []store.Intent{}
+	for rows.Next() {
+		var in store.Intent
+		var at int64
+		if err := rows.Scan(&in.ID, &in.CycleID, &in.Stage, &in.Envelope, &at); err != nil {
+			return nil, fmt.Errorf("store: intents before %s: %w", before.Format(time.RFC3339Nano), err)
+		}
+		if in.Envelope == nil {
+			in.Envelope = []byte{}
+		}
+		in.CreatedAt = time.Unix(0, at).UTC()
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: intents before %s: %w", before.Format(time.RFC3339Nano), err)
+	}
+	return out, nil
 }

@@ -49,6 +49,7 @@ func Exercise(t *testing.T, h Harness) {
 		{"ReadingHistoryWindowAndPrune", readingWindowAndPrune},
 		{"ActionStatsSinceCountsTheWindow", actionStatsSince},
 		{"ActionsSinceOldestFirst", actionsSince},
+		{"Intents", intents},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -632,5 +633,146 @@ func actionsSince(t *testing.T, b broker.Broker, s Store) {
 	if a.Status != "executed" || a.Detail != "d c/a" || string(a.Before) != `{"v":1}` || a.Undo != "undo c/a" || !a.CreatedAt.Equal(t0) ||
 		a.Result != store.ResultImproved || a.ValidatedAt == nil || !a.ValidatedAt.Equal(t0.Add(5*time.Minute)) {
 		t.Errorf("the first action as read back: %+v", a)
+	}
+}
+
+func intents(t *testing.T, b broker.Broker, s Store) {
+	ctx := context.Background()
+	// Bytes that are not text: the envelope comes back byte for byte.
+	a := store.Intent{ID: "conv-a/1", CycleID: "c1", Stage: "act", Envelope: []byte{0, 0xff, '{', '}', 0x80}, CreatedAt: t0}
+	b2 := store.Intent{ID: "conv-b/7", CycleID: "c2", Stage: "observe", Envelope: []byte(`{"cycle":"c2"}`), CreatedAt: t0.Add(time.Minute)}
+	// Created at the same time as a: ordered after it by id.
+	c := store.Intent{ID: "conv-c/2", CycleID: "c1", Stage: "act", Envelope: []byte(`{}`), CreatedAt: t0}
+	write(t, b, func(q broker.Querier) error {
+		for _, in := range []store.Intent{b2, c, a} { // recorded out of order
+			if err := s.RecordIntent(ctx, q, in); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	list := func(before time.Time) []store.Intent {
+		t.Helper()
+		got, err := s.Intents(ctx, before)
+		if err != nil {
+			t.Fatalf("Intents(%s): %v", before.Format(time.RFC3339), err)
+		}
+		if got == nil {
+			t.Fatalf("Intents(%s) = nil, want an empty list", before.Format(time.RFC3339))
+		}
+		return got
+	}
+	ids := func(ins []store.Intent) []string {
+		out := []string{}
+		for _, in := range ins {
+			out = append(out, in.ID)
+		}
+		return out
+	}
+	for _, cs := range []struct {
+		name   string
+		before time.Time
+		want   []string
+	}{
+		{"AtTheFirstExclusive", t0, []string{}},
+		{"AtTheSecondExclusive", t0.Add(time.Minute), []string{"conv-a/1", "conv-c/2"}},
+		{"JustAfterTheSecond", t0.Add(time.Minute + time.Second), []string{"conv-a/1", "conv-c/2", "conv-b/7"}},
+	} {
+		if got := ids(list(cs.before)); !slices.Equal(got, cs.want) {
+			t.Errorf("%s: Intents = %v, want %v", cs.name, got, cs.want)
+		}
+	}
+	all := list(t0.Add(time.Hour))
+	if len(all) != 3 {
+		t.Fatalf("intents: %+v", all)
+	}
+	for i, want := range []store.Intent{a, c, b2} {
+		got := all[i]
+		if got.ID != want.ID || got.CycleID != want.CycleID || got.Stage != want.Stage || !slices.Equal(got.Envelope, want.Envelope) ||
+			!got.CreatedAt.Equal(want.CreatedAt) || got.CreatedAt.Location() != time.UTC {
+			t.Errorf("intent %d as read back: %+v, want %+v", i, got, want)
+		}
+	}
+
+	take := func(q broker.Querier, id string) bool {
+		t.Helper()
+		ok, err := s.TakeIntent(ctx, q, id)
+		if err != nil {
+			t.Fatalf("TakeIntent(%q): %v", id, err)
+		}
+		return ok
+	}
+	write(t, b, func(q broker.Querier) error {
+		if !take(q, "conv-a/1") {
+			t.Error("taking a recorded intent: false")
+		}
+		return nil
+	})
+	write(t, b, func(q broker.Querier) error {
+		if take(q, "conv-a/1") {
+			t.Error("taking an intent a second time: true")
+		}
+		if take(q, "conv-zzz/1") {
+			t.Error("taking an unknown intent: true")
+		}
+		return nil
+	})
+
+	// A rolled-back take leaves the intent for the next taker.
+	tx, err := b.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := tx.SQL(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !take(q, "conv-b/7") {
+		t.Error("taking inside the transaction to roll back: false")
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(list(t0.Add(time.Hour))); !slices.Equal(got, []string{"conv-c/2", "conv-b/7"}) {
+		t.Fatalf("after a rolled-back take: %v", got)
+	}
+
+	// A second record of an id is an error naming it; the first stays as
+	// it was, and the transaction goes on (it commits what else it wrote).
+	write(t, b, func(q broker.Querier) error {
+		dup := b2
+		dup.CycleID, dup.Envelope, dup.CreatedAt = "other", []byte("other"), t0.Add(-time.Hour)
+		err := s.RecordIntent(ctx, q, dup)
+		if !errors.Is(err, store.ErrIntentExists) || !strings.Contains(err.Error(), "conv-b/7") {
+			t.Errorf("recording an id twice: %v, want ErrIntentExists naming the id", err)
+		}
+		for _, id := range []string{"", strings.Repeat("x", 451)} {
+			if err := s.RecordIntent(ctx, q, store.Intent{ID: id, CycleID: "c", Stage: "act", CreatedAt: t0}); err == nil {
+				t.Errorf("recording an id of %d characters: no error", len(id))
+			}
+		}
+		// nil envelope: stored empty, and the longest id fits.
+		return s.RecordIntent(ctx, q, store.Intent{ID: strings.Repeat("y", 450), CycleID: "c3", Stage: "act", CreatedAt: t0.Add(2 * time.Minute)})
+	})
+	all = list(t0.Add(time.Hour))
+	if got := ids(all); len(got) != 3 || got[0] != "conv-c/2" || got[1] != "conv-b/7" || got[2] != strings.Repeat("y", 450) {
+		t.Fatalf("after the duplicate: %v", got)
+	}
+	if got := all[1]; got.CycleID != "c2" || string(got.Envelope) != `{"cycle":"c2"}` || !got.CreatedAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("the duplicate changed the intent: %+v", got)
+	}
+	if got := all[2]; got.Envelope == nil || len(got.Envelope) != 0 {
+		t.Errorf("a nil envelope read back as %#v, want empty", got.Envelope)
+	}
+
+	// Taken intents are no longer listed.
+	write(t, b, func(q broker.Querier) error {
+		if !take(q, "conv-b/7") || !take(q, "conv-c/2") {
+			t.Error("taking the remaining intents: false")
+		}
+		return nil
+	})
+	if got := ids(list(t0.Add(time.Hour))); !slices.Equal(got, []string{strings.Repeat("y", 450)}) {
+		t.Fatalf("after taking: %v", got)
 	}
 }

@@ -1,5 +1,5 @@
 -- ooda schema migration, dry run: nothing below was executed.
--- Database at version 0, this binary installs version 5: 5 script(s), each in one transaction.
+-- Database at version 0, this binary installs version 6: 6 script(s), each in one transaction.
 -- The driver begins and commits each transaction; batches with parameters go through sp_executesql.
 -- A listing for review, not a sqlcmd script: parameters are bound by oodad migrate (shown in
 -- comments), and the session settings are go-mssqldb's (QUOTED_IDENTIFIER and ANSI_NULLS ON).
@@ -791,6 +791,46 @@ IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE object_id = OBJECT_ID(N'ooda.Acti
     CREATE INDEX IX_Action_validated ON ooda.Action (validated_at) INCLUDE (type, result) WHERE validated_at IS NOT NULL;
 GO
 -- parameters: @Version int = 5, @Name nvarchar = N'0005_readings.sql', @Checksum nvarchar = N'9377370ac2175ebc6e458013ce539ce3c8cefeec1e7419f5eeab87b3c1dab1b0'
+INSERT INTO ooda.SchemaVersion (Version, Name, Checksum) VALUES (@Version, @Name, @Checksum);
+GO
+COMMIT TRANSACTION;
+GO
+
+-- 0006_intents.sql (version 6, sha256 ab31551aba0b9ee603d49b82d59df0065f3b2225ce0380582493873af1aa8f15)
+BEGIN TRANSACTION;
+GO
+-- parameters: @TimeoutMs int = 60000
+DECLARE @Result int;
+EXEC @Result = sys.sp_getapplock @Resource = N'ooda.schema-migration', @LockMode = N'Exclusive', @LockOwner = N'Transaction', @LockTimeout = @TimeoutMs;
+SELECT @Result;
+GO
+SELECT CASE WHEN OBJECT_ID(N'ooda.SchemaVersion', N'U') IS NULL THEN 0 ELSE 1 END;
+GO
+-- when ooda.SchemaVersion exists:
+SELECT COALESCE(MAX(Version), 0) FROM ooda.SchemaVersion;
+GO
+-- Durable intents (DESIGN.md §5), as sql/sqlite/0007: slow work on the
+-- target happens between two short transactions. The first records what
+-- will be done (the message to resume from), the second takes the intent
+-- and records the result; an intent still here after its owner is gone is
+-- resumed. One object per batch, each guarded: safe to re-run. The schema
+-- grants of 0004_permissions.sql cover the table.
+
+-- id: nvarchar(450) is the widest key an index takes (900 bytes).
+IF OBJECT_ID(N'ooda.Intent', N'U') IS NULL
+    CREATE TABLE ooda.Intent (
+        id         nvarchar(450)  NOT NULL CONSTRAINT PK_Intent PRIMARY KEY,  -- conversation/sequence of the message that carried the work
+        cycle_id   nvarchar(100)  NOT NULL,
+        stage      nvarchar(32)   NOT NULL,
+        envelope   varbinary(max) NOT NULL,   -- the message body to resume from, byte for byte
+        created_at datetime2(7)   NOT NULL    -- UTC
+    );
+GO
+-- Intents: created before a time, oldest first (the key rides along).
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE object_id = OBJECT_ID(N'ooda.Intent') AND name = N'IX_Intent_created')
+    CREATE INDEX IX_Intent_created ON ooda.Intent (created_at);
+GO
+-- parameters: @Version int = 6, @Name nvarchar = N'0006_intents.sql', @Checksum nvarchar = N'ab31551aba0b9ee603d49b82d59df0065f3b2225ce0380582493873af1aa8f15'
 INSERT INTO ooda.SchemaVersion (Version, Name, Checksum) VALUES (@Version, @Name, @Checksum);
 GO
 COMMIT TRANSACTION;

@@ -1,0 +1,159 @@
+package ooda
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/hartonomous/ooda/broker"
+	"github.com/hartonomous/ooda/store"
+)
+
+// Slow work on the target — an index rebuild, a VACUUM — must not run
+// inside the stage's transaction: that would hold the conversation group's
+// lock and, on SQL Server, keep the log from truncating while the work
+// writes plenty of it (DESIGN §5). Such a step is split:
+//
+//  1. receive the message, record a durable intent (the message body), end
+//     the message, commit;
+//  2. do the work on the target, outside any transaction of the state;
+//  3. take the intent and record the result, send the next message, commit.
+//
+// A crash between 1 and 3 leaves the intent: it is resumed at start (or,
+// on a shared state, once older than its owner could still be working on
+// it), and the actuators check whether their effect is already present
+// before acting again. Whoever takes the intent records the result, once.
+
+// actsOnTarget says whether a decision message has actions to run.
+func actsOnTarget(env Envelope) bool {
+	var ds Decisions
+	if decodePayload(env, &ds) != nil {
+		return false // the handler reports it as poison
+	}
+	for _, d := range ds.Decisions {
+		if d.Verdict == VerdictExecute || d.Verdict == VerdictApproved {
+			return true
+		}
+	}
+	return false
+}
+
+// recordIntent is step 1: the message becomes an intent and is ended, in
+// the receiving transaction; then the work runs.
+func (e *Engine) recordIntent(ctx context.Context, tx broker.Tx, s *stage, m broker.Message, env Envelope, key string, log zerolog.Logger) error {
+	q, err := tx.SQL(ctx)
+	if err != nil {
+		return err
+	}
+	in := store.Intent{ID: key, CycleID: env.CycleID, Stage: s.name, Envelope: m.Body, CreatedAt: e.cfg.Now()}
+	if err := e.cfg.Store.RecordIntent(ctx, q, in); err != nil {
+		return err
+	}
+	if err := e.endMessage(ctx, tx, q, &m); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	log.Debug().Str("intent", key).Msg("intent recorded; acting on the target outside the transaction")
+	return e.resume(ctx, s, in, log)
+}
+
+// errIntentTaken: another step recorded this intent's result first.
+var errIntentTaken = errors.New("intent already taken")
+
+// resume is steps 2 and 3 for one intent.
+func (e *Engine) resume(ctx context.Context, s *stage, in store.Intent, log zerolog.Logger) error {
+	if _, loaded := e.resuming.LoadOrStore(in.ID, true); loaded {
+		return nil // this process is already on it
+	}
+	defer e.resuming.Delete(in.ID)
+	env, err := Decode(in.Envelope, e.cfg.MaxBodyBytes)
+	if err != nil {
+		return fmt.Errorf("intent %s: %w", in.ID, err)
+	}
+	start := e.cfg.Now()
+	res, err := s.handle(ctx, env)
+	if err != nil {
+		// The intent stays: watchIntents tries it again later.
+		log.Error().Err(err).Str("intent", in.ID).Msg("stage handler failed on an intent; it will be resumed")
+		return nil
+	}
+	err = broker.InTx(ctx, e.cfg.Broker, func(tx broker.Tx, q broker.Querier) error {
+		taken, err := e.cfg.Store.TakeIntent(ctx, q, in.ID)
+		if err != nil {
+			return err
+		}
+		if !taken {
+			return errIntentTaken
+		}
+		return e.apply(ctx, tx, s, nil, env, res)
+	})
+	switch {
+	case errors.Is(err, errIntentTaken):
+		log.Info().Str("intent", in.ID).Msg("intent finished elsewhere; its result stands")
+		return nil
+	case err != nil:
+		return fmt.Errorf("intent %s: record the result: %w", in.ID, err)
+	}
+	e.stepDone(s, res, e.cfg.Now().Sub(start), log.With().Str("cycle_id", env.CycleID).Logger())
+	return nil
+}
+
+// intentCutoff: intents created before it have no owner at work on them.
+// At start on an exclusive state, that is every intent.
+func (e *Engine) intentCutoff(atStart bool) time.Time {
+	now := e.cfg.Now()
+	if atStart && e.cfg.ExclusiveState {
+		return now.Add(time.Nanosecond)
+	}
+	return now.Add(-e.cfg.ActionBudget - time.Minute)
+}
+
+// resumeIntents finishes the intents created before cutoff.
+func (e *Engine) resumeIntents(ctx context.Context, cutoff time.Time) {
+	ins, err := e.cfg.Reader.Intents(ctx, cutoff)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Error().Err(err).Msg("cannot list the intents to resume; trying again later")
+		}
+		return
+	}
+	for _, in := range ins {
+		if ctx.Err() != nil {
+			return
+		}
+		var s *stage
+		for _, st := range e.stages {
+			if st.name == in.Stage {
+				s = st
+			}
+		}
+		log := e.log.With().Str("stage", in.Stage).Str("cycle_id", in.CycleID).Logger()
+		if s == nil {
+			log.Error().Str("intent", in.ID).Msg("intent of an unknown stage left alone")
+			continue
+		}
+		log.Warn().Str("intent", in.ID).Time("recorded", in.CreatedAt).Msg("resuming an intent left unfinished (a crash, or a failed step)")
+		if err := e.resume(context.WithoutCancel(ctx), s, in, log); err != nil {
+			log.Error().Err(err).Msg("resuming the intent failed; trying again later")
+		}
+	}
+}
+
+// watchIntents resumes, every minute, intents old enough to be orphans.
+func (e *Engine) watchIntents(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			e.resumeIntents(ctx, e.intentCutoff(false))
+		}
+	}
+}
