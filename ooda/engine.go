@@ -199,11 +199,17 @@ func New(cfg Config) (*Engine, error) {
 // Run runs the stage loops until ctx is cancelled; a cancelled context is a
 // clean stop. ready is called once every loop is receiving.
 func (e *Engine) Run(ctx context.Context, ready func()) error {
-	// Intents left by a crash are finished before new work starts.
-	e.resumeIntents(ctx, e.intentCutoff(true))
+	// Intents left by a crash are finished beside the new work, not before
+	// it: an action may take minutes, and systemd waits for READY only so
+	// long.
+	cutoff := e.intentCutoff(true)
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); e.watchIntents(ctx) }()
+	go func() {
+		defer wg.Done()
+		e.resumeIntents(ctx, cutoff)
+		e.watchIntents(ctx)
+	}()
 	var started sync.WaitGroup
 	started.Add(len(e.stages))
 	for _, s := range e.stages {
@@ -248,7 +254,9 @@ func (e *Engine) runStage(ctx context.Context, s *stage, started func()) {
 			}
 		}
 		d := retry.NextBackOff()
-		log.Error().Err(err).Dur("retry_in", d).Msg("stage step failed")
+		if !errors.Is(err, errRetryLater) { // already logged, with its attempt
+			log.Error().Err(err).Dur("retry_in", d).Msg("stage step failed")
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -324,8 +332,15 @@ func (e *Engine) step(ctx context.Context, s *stage, started func()) error {
 	if env.Kind == KindAction {
 		return e.awaitValidation(tctx, tx, s, m, env, key, log)
 	}
+	// Attempts counted outside this message's transactions (one that an
+	// error doomed whole, see failed) decide here, before any work.
+	if n, last, err := e.attempts(tctx, tx, key); err != nil {
+		return err
+	} else if n >= e.cfg.MaxAttempts {
+		return e.giveUp(tctx, tx, s, m, env, key, n, last)
+	}
 	if s.slow != nil && s.slow(env) {
-		return e.recordIntent(tctx, tx, s, m, env, key, log)
+		return e.recordIntent(ctx, tctx, tx, s, m, env, key, log)
 	}
 	start := e.cfg.Now()
 	res, err := s.handle(ctx, env)
@@ -333,9 +348,18 @@ func (e *Engine) step(ctx context.Context, s *stage, started func()) error {
 		err = e.apply(tctx, tx, s, &m, env, res)
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			// Shutdown cut the handler short: not the message's fault. It
+			// goes back without an attempt counted, and without a full
+			// rollback (which the poison rule would count).
+			if tx.RollbackTo(tctx, "delivery") == nil {
+				_ = tx.Commit()
+			}
+			return nil
+		}
 		if errors.Is(err, ErrPoison) {
 			if rerr := tx.RollbackTo(tctx, "work"); rerr != nil {
-				return rerr
+				return e.doomed(tctx, tx, key, err, rerr, log)
 			}
 			return e.deadLetter(tctx, tx, s, m, env.CycleID, err.Error(), 1)
 		}
@@ -373,7 +397,7 @@ func (e *Engine) stepDone(s *stage, res result, took time.Duration, log zerolog.
 // lock stay), and only a message that will be retried goes back.
 func (e *Engine) failed(ctx context.Context, tx broker.Tx, s *stage, m broker.Message, env Envelope, key string, cause error, log zerolog.Logger) error {
 	if err := tx.RollbackTo(ctx, "work"); err != nil {
-		return err
+		return e.doomed(ctx, tx, key, cause, err, log)
 	}
 	q, err := tx.SQL(ctx)
 	if err != nil {
@@ -386,10 +410,7 @@ func (e *Engine) failed(ctx context.Context, tx broker.Tx, s *stage, m broker.Me
 	log.Warn().Err(cause).Int("attempt", n).Int("max_attempts", e.cfg.MaxAttempts).Msg("stage handler failed")
 	e.cfg.Metrics.StageStep(s.name, "failed", 0)
 	if n >= e.cfg.MaxAttempts {
-		if err := e.cfg.Store.ClearAttempts(ctx, q, key); err != nil {
-			return err
-		}
-		return e.deadLetter(ctx, tx, s, m, env.CycleID, fmt.Sprintf("handler failed %d times; last error: %v", n, cause), n)
+		return e.giveUp(ctx, tx, s, m, env, key, n, cause.Error())
 	}
 	// Give the message back, then record the attempt again: the rollback
 	// to "delivery" undid the first record with the receive.
@@ -399,7 +420,58 @@ func (e *Engine) failed(ctx context.Context, tx broker.Tx, s *stage, m broker.Me
 	if _, err := e.cfg.Store.FailedAttempt(ctx, q, key, cause.Error()); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	return errRetryLater
+}
+
+// errRetryLater: a delivery failed and was counted; the stage waits (with
+// backoff) before the next, so that a passing outage of the target does not
+// use up a message's attempts in milliseconds.
+var errRetryLater = errors.New("delivery failed; retrying after a pause")
+
+// attempts reads the failed deliveries counted for a message.
+func (e *Engine) attempts(ctx context.Context, tx broker.Tx, key string) (int, string, error) {
+	q, err := tx.SQL(ctx)
+	if err != nil {
+		return 0, "", err
+	}
+	return e.cfg.Store.Attempts(ctx, q, key)
+}
+
+// giveUp moves a message that failed n times to the dead letters.
+func (e *Engine) giveUp(ctx context.Context, tx broker.Tx, s *stage, m broker.Message, env Envelope, key string, n int, last string) error {
+	q, err := tx.SQL(ctx)
+	if err != nil {
+		return err
+	}
+	if err := e.cfg.Store.ClearAttempts(ctx, q, key); err != nil {
+		return err
+	}
+	return e.deadLetter(ctx, tx, s, m, env.CycleID, fmt.Sprintf("handler failed %d times; last error: %s", n, last), n)
+}
+
+// doomed handles a failure that aborted the whole transaction (any error of
+// a Tx method or, on SQL Server with XACT_ABORT ON, of a state write): no
+// savepoint is left to return to. The transaction rolls back (the message
+// returns to the queue), the attempt is counted in a transaction of its
+// own, and the next delivery, seeing MaxAttempts, dead-letters the message
+// before any work — so such a message costs MaxAttempts deliveries, not the
+// five that would disable the queue.
+func (e *Engine) doomed(ctx context.Context, tx broker.Tx, key string, cause, rollbackErr error, log zerolog.Logger) error {
+	_ = tx.Rollback()
+	var n int
+	err := broker.InTx(ctx, e.cfg.Broker, func(_ broker.Tx, q broker.Querier) error {
+		var err error
+		n, err = e.cfg.Store.FailedAttempt(ctx, q, key, cause.Error())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%w (and counting the attempt failed: %v; the transaction: %v)", cause, err, rollbackErr)
+	}
+	log.Warn().Err(cause).Int("attempt", n).Int("max_attempts", e.cfg.MaxAttempts).Msg("stage step failed and its transaction was aborted; the attempt is counted apart")
+	return errRetryLater
 }
 
 // deadLetter moves m to the dead letters, ends its conversation with an
@@ -862,7 +934,10 @@ func (e *Engine) validate(ctx context.Context, tx broker.Tx, s *stage, m broker.
 		} else if err := e.cfg.Store.RecordResult(tctx, q, it.ActionID, it.Type, c.result, c.revert, e.cfg.Now()); err != nil {
 			return err
 		}
-		if c.result == store.ResultRegressed && c.revert == "" {
+		switch {
+		case c.undo != "":
+			data["undo"] = "failed: " + c.undo
+		case c.result == store.ResultRegressed && c.revert == "":
 			data["undo"] = "none: this action type has no undo"
 		}
 		if err := e.addEvent(tctx, q, "action.validated", cycleID, data); err != nil {
@@ -870,6 +945,11 @@ func (e *Engine) validate(ctx context.Context, tx broker.Tx, s *stage, m broker.
 		}
 		if c.revert != "" {
 			if err := e.addEvent(tctx, q, "action.reverted", cycleID, map[string]any{"action_id": it.ActionID, "type": it.Type, "object": it.Object, "detail": c.revert}); err != nil {
+				return err
+			}
+		}
+		if c.undo != "" {
+			if err := e.addEvent(tctx, q, "action.revert_failed", cycleID, map[string]any{"action_id": it.ActionID, "type": it.Type, "object": it.Object, "error": c.undo}); err != nil {
 				return err
 			}
 		}
@@ -897,6 +977,7 @@ type checked struct {
 	after  float64
 	result string
 	revert string   // what the undo did; "" if none
+	undo   string   // why the undo failed; "" if it did not
 	band   Baseline // the history the result was judged against
 }
 
@@ -931,7 +1012,7 @@ func (e *Engine) judge(ctx context.Context, raw json.RawMessage) ([]checked, err
 			switch {
 			case errors.Is(err, store.ErrNoUndo):
 			case err != nil:
-				c.revert = "undo failed: " + err.Error()
+				c.undo = err.Error()
 			default:
 				c.revert = out.Detail
 			}

@@ -1021,3 +1021,47 @@ func TestSharedStateResumesOnlyOrphanedIntents(t *testing.T) {
 		t.Fatalf("a fresh intent (its owner may be at work) was resumed: %+v", c.Cycle)
 	}
 }
+
+// stepBreaker is the real store whose RecordStep of one stage runs a
+// statement that fails, which aborts the whole transaction (as any SQL error
+// does on SQL Server with XACT_ABORT ON, and in the embedded engine).
+type stepBreaker struct {
+	*sqlite.Store
+	stage string
+}
+
+func (s *stepBreaker) RecordStep(ctx context.Context, q broker.Querier, cycleID, stage string, payload json.RawMessage, now time.Time) error {
+	if stage == s.stage {
+		_, err := q.ExecContext(ctx, "INSERT INTO ooda_no_such_table VALUES (1)")
+		return err
+	}
+	return s.Store.RecordStep(ctx, q, cycleID, stage, payload, now)
+}
+
+// TestAbortedTransactionsStillCountAttempts: an error that aborts the whole
+// step transaction leaves no savepoint to return to. The attempt is counted
+// apart, and after MaxAttempts deliveries the message goes to the dead
+// letters — without five full rollbacks disabling the queue.
+func TestAbortedTransactionsStillCountAttempts(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, func(c *ooda.Config) {
+		sb := &stepBreaker{Store: c.Store.(*sqlite.Store), stage: "orient"}
+		c.Store = sb
+	})
+	bd.start()
+	ctx := context.Background()
+	res, err := bd.engine.Trigger(ctx, ooda.TriggerParams{Reason: "orient cannot record"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := waitDeadLetters(t, bd, 1)
+	if ds[0].Queue != ooda.OrientQueue || ds[0].Attempts != 3 || !strings.Contains(ds[0].Reason, "no such table") {
+		t.Fatalf("dead letter: %+v", ds[0])
+	}
+	if c := waitCycle(t, bd, res.CycleID); c.Status != store.StatusFailed {
+		t.Fatalf("cycle: %+v", c.Cycle)
+	}
+	if st, _ := bd.broker.QueueStatus(ctx, ooda.OrientQueue); !st.ReceiveEnabled {
+		t.Fatal("the poison rule disabled the queue: the aborted deliveries were not counted")
+	}
+}

@@ -42,17 +42,18 @@ func actsOnTarget(env Envelope) bool {
 }
 
 // recordIntent is step 1: the message becomes an intent and is ended, in
-// the receiving transaction; then the work runs.
-func (e *Engine) recordIntent(ctx context.Context, tx broker.Tx, s *stage, m broker.Message, env Envelope, key string, log zerolog.Logger) error {
-	q, err := tx.SQL(ctx)
+// the receiving transaction (under tctx, which shutdown does not cancel);
+// then the work runs under ctx, which it does.
+func (e *Engine) recordIntent(ctx, tctx context.Context, tx broker.Tx, s *stage, m broker.Message, env Envelope, key string, log zerolog.Logger) error {
+	q, err := tx.SQL(tctx)
 	if err != nil {
 		return err
 	}
 	in := store.Intent{ID: key, CycleID: env.CycleID, Stage: s.name, Envelope: m.Body, CreatedAt: e.cfg.Now()}
-	if err := e.cfg.Store.RecordIntent(ctx, q, in); err != nil {
+	if err := e.cfg.Store.RecordIntent(tctx, q, in); err != nil {
 		return err
 	}
-	if err := e.endMessage(ctx, tx, q, &m); err != nil {
+	if err := e.endMessage(tctx, tx, q, &m); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -77,12 +78,18 @@ func (e *Engine) resume(ctx context.Context, s *stage, in store.Intent, log zero
 	}
 	start := e.cfg.Now()
 	res, err := s.handle(ctx, env)
+	if ctx.Err() != nil {
+		// Shutdown cut the work short: the intent stays, and the next
+		// start resumes it (the actuators find what is already done).
+		log.Warn().Str("intent", in.ID).Msg("stopping: the intent is left to resume at the next start")
+		return nil
+	}
 	if err != nil {
 		// The intent stays: watchIntents tries it again later.
 		log.Error().Err(err).Str("intent", in.ID).Msg("stage handler failed on an intent; it will be resumed")
 		return nil
 	}
-	err = broker.InTx(ctx, e.cfg.Broker, func(tx broker.Tx, q broker.Querier) error {
+	err = broker.InTx(context.WithoutCancel(ctx), e.cfg.Broker, func(tx broker.Tx, q broker.Querier) error {
 		taken, err := e.cfg.Store.TakeIntent(ctx, q, in.ID)
 		if err != nil {
 			return err
@@ -138,7 +145,7 @@ func (e *Engine) resumeIntents(ctx context.Context, cutoff time.Time) {
 			continue
 		}
 		log.Warn().Str("intent", in.ID).Time("recorded", in.CreatedAt).Msg("resuming an intent left unfinished (a crash, or a failed step)")
-		if err := e.resume(context.WithoutCancel(ctx), s, in, log); err != nil {
+		if err := e.resume(ctx, s, in, log); err != nil {
 			log.Error().Err(err).Msg("resuming the intent failed; trying again later")
 		}
 	}

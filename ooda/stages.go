@@ -78,6 +78,10 @@ func (e *Engine) act(ctx context.Context, env Envelope) (result, error) {
 	}
 	res := result{status: store.StatusCompleted, approval: ds.Approval != ""}
 	lp := e.live.Load() // one policy for the whole step
+	// One budget for all the step's actions: an intent older than it (and
+	// a margin) has no owner at work on it any more.
+	stepCtx, cancelStep := context.WithTimeout(ctx, e.cfg.ActionBudget)
+	defer cancelStep()
 	paused := false
 	if ds.Approval != "" {
 		var err error
@@ -100,7 +104,7 @@ func (e *Engine) act(ctx context.Context, env Envelope) (result, error) {
 		}
 		switch d.Verdict {
 		case VerdictExecute, VerdictApproved:
-			actx, cancel := context.WithTimeout(ctx, e.cfg.ActionBudget)
+			actx, cancel := context.WithCancel(stepCtx)
 			out, err := e.cfg.Target.Execute(actx, h.Action, h.Object)
 			cancel()
 			if err != nil {

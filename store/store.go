@@ -192,6 +192,9 @@ type Writer interface {
 	// FailedAttempt counts one failed delivery of a message and returns the count.
 	FailedAttempt(ctx context.Context, q broker.Querier, key, errText string) (int, error)
 	ClearAttempts(ctx context.Context, q broker.Querier, key string) error
+	// Attempts returns how many failed deliveries of a message are counted
+	// (0: none), with the last error.
+	Attempts(ctx context.Context, q broker.Querier, key string) (n int, lastError string, err error)
 	AddDeadLetter(ctx context.Context, q broker.Querier, d DeadLetter) (int64, error)
 	MarkRedriven(ctx context.Context, q broker.Querier, id int64, now time.Time) (DeadLetter, error)
 	SetSetting(ctx context.Context, q broker.Querier, name, value string) error

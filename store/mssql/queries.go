@@ -64,6 +64,8 @@ OUTPUT inserted.attempts;`
 
 	qClearAttempts = `DELETE FROM ooda.Attempt WHERE message_key = @key`
 
+	qAttempts = `SELECT attempts, last_error FROM ooda.Attempt WHERE message_key = @key`
+
 	qAddDeadLetter = `INSERT INTO ooda.DeadLetter (queue, message_type, conversation, body, reason, attempts, created_at)
 OUTPUT inserted.id
 VALUES (@queue, @message_type, @conversation, @body, @reason, @attempts, @created_at)`

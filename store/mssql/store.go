@@ -232,6 +232,20 @@ func (s *Store) FailedAttempt(ctx context.Context, q broker.Querier, key, errTex
 	return n, nil
 }
 
+// Attempts implements store.Writer.
+func (s *Store) Attempts(ctx context.Context, q broker.Querier, key string) (int, string, error) {
+	var n int
+	var last string
+	err := q.QueryRowContext(ctx, qAttempts, sql.Named("key", key)).Scan(&n, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", nil
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("store: attempts of %s: %w", key, err)
+	}
+	return n, last, nil
+}
+
 // ClearAttempts implements store.Writer.
 func (s *Store) ClearAttempts(ctx context.Context, q broker.Querier, key string) error {
 	if _, err := q.ExecContext(ctx, qClearAttempts, sql.Named("key", key)); err != nil {

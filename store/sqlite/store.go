@@ -170,6 +170,20 @@ func (s *Store) FailedAttempt(ctx context.Context, q broker.Querier, key, errTex
 	return n, nil
 }
 
+// Attempts implements store.Writer.
+func (s *Store) Attempts(ctx context.Context, q broker.Querier, key string) (int, string, error) {
+	var n int
+	var last string
+	err := q.QueryRowContext(ctx, `SELECT attempts, last_error FROM ooda_attempt WHERE message_key = ?`, key).Scan(&n, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", nil
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("store: attempts of %s: %w", key, err)
+	}
+	return n, last, nil
+}
+
 // ClearAttempts implements store.Writer.
 func (s *Store) ClearAttempts(ctx context.Context, q broker.Querier, key string) error {
 	if _, err := q.ExecContext(ctx, `DELETE FROM ooda_attempt WHERE message_key = ?`, key); err != nil {
