@@ -64,6 +64,10 @@ type Config struct {
 	// intent resumes only once it is older than ActionBudget plus a minute,
 	// when its owner must be gone.
 	ExclusiveState bool
+	// IntentRecheck is how often orphaned intents are looked for, and the
+	// margin beyond ActionBudget after which an intent counts as orphaned.
+	// Default 1m.
+	IntentRecheck time.Duration
 }
 
 // Metrics is what the engine reports; the daemon turns it into Prometheus
@@ -105,6 +109,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.ValidationWindow == 0 {
 		c.ValidationWindow = 15 * time.Minute
+	}
+	if c.IntentRecheck == 0 {
+		c.IntentRecheck = time.Minute
 	}
 	if c.BaselineWindow == 0 {
 		c.BaselineWindow = 7 * 24 * time.Hour
@@ -431,13 +438,12 @@ func (e *Engine) failed(ctx context.Context, tx broker.Tx, s *stage, m broker.Me
 // use up a message's attempts in milliseconds.
 var errRetryLater = errors.New("delivery failed; retrying after a pause")
 
-// attempts reads the failed deliveries counted for a message.
-func (e *Engine) attempts(ctx context.Context, tx broker.Tx, key string) (int, string, error) {
-	q, err := tx.SQL(ctx)
-	if err != nil {
-		return 0, "", err
-	}
-	return e.cfg.Store.Attempts(ctx, q, key)
+// attempts reads the failed deliveries counted for a message, through the
+// reader: a read on the transaction's own connection would start its
+// write transaction before the work, and the embedded target's actions
+// (PRAGMA optimize, VACUUM) need the database's write lock.
+func (e *Engine) attempts(ctx context.Context, _ broker.Tx, key string) (int, string, error) {
+	return e.cfg.Reader.Attempts(ctx, key)
 }
 
 // giveUp moves a message that failed n times to the dead letters.

@@ -1065,3 +1065,31 @@ func TestAbortedTransactionsStillCountAttempts(t *testing.T) {
 		t.Fatal("the poison rule disabled the queue: the aborted deliveries were not counted")
 	}
 }
+
+// TestIntentThatKeepsFailingEndsInTheDeadLetters: an Act intent whose
+// result cannot be recorded is retried, and after MaxAttempts it is a dead
+// letter (its envelope, for redrive) and its cycle fails; it is not
+// retried forever.
+func TestIntentThatKeepsFailingEndsInTheDeadLetters(t *testing.T) {
+	t.Parallel()
+	bd := setup(t, func(c *ooda.Config) {
+		c.Store = &stepBreaker{Store: c.Store.(*sqlite.Store), stage: "act"}
+		c.ActionBudget, c.IntentRecheck = 50*time.Millisecond, 50*time.Millisecond
+	})
+	bd.start()
+	ctx := context.Background()
+	res, err := bd.engine.Trigger(ctx, ooda.TriggerParams{Reason: "act cannot record"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := waitDeadLetters(t, bd, 1)
+	if ds[0].Queue != ooda.ActQueue || ds[0].Attempts != 3 || !strings.Contains(ds[0].Reason, "intent failed 3 times") || len(ds[0].Body) == 0 {
+		t.Fatalf("dead letter: %+v", ds[0])
+	}
+	if c := waitCycle(t, bd, res.CycleID); c.Status != store.StatusFailed {
+		t.Fatalf("cycle: %+v", c.Cycle)
+	}
+	if ins, _ := bd.store.Intents(ctx, time.Now().Add(time.Hour)); len(ins) != 0 {
+		t.Fatalf("intents left: %+v", ins)
+	}
+}

@@ -85,9 +85,7 @@ func (e *Engine) resume(ctx context.Context, s *stage, in store.Intent, log zero
 		return nil
 	}
 	if err != nil {
-		// The intent stays: watchIntents tries it again later.
-		log.Error().Err(err).Str("intent", in.ID).Msg("stage handler failed on an intent; it will be resumed")
-		return nil
+		return e.intentFailed(ctx, s, in, env, err, log)
 	}
 	err = broker.InTx(context.WithoutCancel(ctx), e.cfg.Broker, func(tx broker.Tx, q broker.Querier) error {
 		taken, err := e.cfg.Store.TakeIntent(ctx, q, in.ID)
@@ -104,7 +102,7 @@ func (e *Engine) resume(ctx context.Context, s *stage, in store.Intent, log zero
 		log.Info().Str("intent", in.ID).Msg("intent finished elsewhere; its result stands")
 		return nil
 	case err != nil:
-		return fmt.Errorf("intent %s: record the result: %w", in.ID, err)
+		return e.intentFailed(ctx, s, in, env, fmt.Errorf("record the result: %w", err), log)
 	}
 	e.stepDone(s, res, e.cfg.Now().Sub(start), log.With().Str("cycle_id", env.CycleID).Logger())
 	return nil
@@ -117,7 +115,7 @@ func (e *Engine) intentCutoff(atStart bool) time.Time {
 	if atStart && e.cfg.ExclusiveState {
 		return now.Add(time.Nanosecond)
 	}
-	return now.Add(-e.cfg.ActionBudget - time.Minute)
+	return now.Add(-e.cfg.ActionBudget - e.cfg.IntentRecheck)
 }
 
 // resumeIntents finishes the intents created before cutoff.
@@ -151,9 +149,10 @@ func (e *Engine) resumeIntents(ctx context.Context, cutoff time.Time) {
 	}
 }
 
-// watchIntents resumes, every minute, intents old enough to be orphans.
+// watchIntents resumes, every IntentRecheck, intents old enough to be
+// orphans.
 func (e *Engine) watchIntents(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
+	t := time.NewTicker(e.cfg.IntentRecheck)
 	defer t.Stop()
 	for {
 		select {
@@ -163,4 +162,64 @@ func (e *Engine) watchIntents(ctx context.Context) {
 			e.resumeIntents(ctx, e.intentCutoff(false))
 		}
 	}
+}
+
+// intentFailed counts a failed attempt at an intent. Below MaxAttempts the
+// intent stays, and watchIntents tries it again once it is old enough; at
+// MaxAttempts it is taken and becomes a dead letter (its envelope, for
+// redrive), and its cycle fails — it is never retried forever.
+func (e *Engine) intentFailed(ctx context.Context, s *stage, in store.Intent, env Envelope, cause error, log zerolog.Logger) error {
+	ctx = context.WithoutCancel(ctx)
+	key := "intent/" + in.ID
+	var n int
+	err := broker.InTx(ctx, e.cfg.Broker, func(_ broker.Tx, q broker.Querier) error {
+		var err error
+		n, err = e.cfg.Store.FailedAttempt(ctx, q, key, cause.Error())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("intent %s: %w (and counting the attempt failed: %v)", in.ID, cause, err)
+	}
+	log.Warn().Err(cause).Str("intent", in.ID).Int("attempt", n).Int("max_attempts", e.cfg.MaxAttempts).Msg("stage step failed on an intent")
+	if n < e.cfg.MaxAttempts {
+		return nil
+	}
+	reason := fmt.Sprintf("intent failed %d times; last error: %v", n, cause)
+	failCycle := false
+	err = broker.InTx(ctx, e.cfg.Broker, func(_ broker.Tx, q broker.Querier) error {
+		taken, err := e.cfg.Store.TakeIntent(ctx, q, in.ID)
+		if err != nil || !taken {
+			return err
+		}
+		if err := e.cfg.Store.ClearAttempts(ctx, q, key); err != nil {
+			return err
+		}
+		now := e.cfg.Now()
+		id, err := e.cfg.Store.AddDeadLetter(ctx, q, store.DeadLetter{Queue: s.queue, MessageType: env.Kind.MessageType(), Conversation: "",
+			Body: in.Envelope, Reason: reason, Attempts: n, CreatedAt: now})
+		if err != nil {
+			return err
+		}
+		if err := e.addEvent(ctx, q, "deadletter", in.CycleID, map[string]any{"id": id, "queue": s.queue, "message_type": env.Kind.MessageType(), "reason": reason, "attempts": n}); err != nil {
+			return err
+		}
+		if c, err := e.cfg.Reader.Cycle(ctx, in.CycleID); err == nil && c.Status == store.StatusRunning {
+			failCycle = true
+			if err := e.cfg.Store.AdvanceCycle(ctx, q, in.CycleID, s.name, store.StatusFailed, reason, now); err != nil {
+				return err
+			}
+			return e.addEvent(ctx, q, "cycle.failed", in.CycleID, map[string]any{"cycle_id": in.CycleID, "stage": s.name, "error": reason})
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("intent %s: dead-letter it: %w", in.ID, err)
+	}
+	log.Error().Str("intent", in.ID).Str("reason", reason).Msg("intent moved to the dead letters")
+	e.cfg.Metrics.StageStep(s.name, "dead_letter", 0)
+	if failCycle {
+		e.cfg.Metrics.CycleFinished(store.StatusFailed)
+	}
+	e.cfg.Published()
+	return nil
 }

@@ -192,9 +192,6 @@ type Writer interface {
 	// FailedAttempt counts one failed delivery of a message and returns the count.
 	FailedAttempt(ctx context.Context, q broker.Querier, key, errText string) (int, error)
 	ClearAttempts(ctx context.Context, q broker.Querier, key string) error
-	// Attempts returns how many failed deliveries of a message are counted
-	// (0: none), with the last error.
-	Attempts(ctx context.Context, q broker.Querier, key string) (n int, lastError string, err error)
 	AddDeadLetter(ctx context.Context, q broker.Querier, d DeadLetter) (int64, error)
 	MarkRedriven(ctx context.Context, q broker.Querier, id int64, now time.Time) (DeadLetter, error)
 	SetSetting(ctx context.Context, q broker.Querier, name, value string) error
@@ -248,6 +245,11 @@ type Reader interface {
 	OutboxDepth(ctx context.Context) (int64, error)
 	// DeadLetterCount counts the dead letters not yet redriven.
 	DeadLetterCount(ctx context.Context) (int64, error)
+	// Attempts returns how many failed deliveries of a message are counted
+	// and committed (0: none), with the last error. It reads apart from the
+	// writer: a stage reads it before its work without taking the write
+	// lock that the target's own actions may need.
+	Attempts(ctx context.Context, key string) (n int, lastError string, err error)
 	Approvals(ctx context.Context, limit int, now time.Time) ([]Approval, error)
 	// ActionStats counts validation results per action type over all time,
 	// ordered by type.

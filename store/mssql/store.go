@@ -232,11 +232,11 @@ func (s *Store) FailedAttempt(ctx context.Context, q broker.Querier, key, errTex
 	return n, nil
 }
 
-// Attempts implements store.Writer.
-func (s *Store) Attempts(ctx context.Context, q broker.Querier, key string) (int, string, error) {
+// Attempts implements store.Reader.
+func (s *Store) Attempts(ctx context.Context, key string) (int, string, error) {
 	var n int
 	var last string
-	err := q.QueryRowContext(ctx, qAttempts, sql.Named("key", key)).Scan(&n, &last)
+	err := s.r.QueryRowContext(ctx, qAttempts, sql.Named("key", key)).Scan(&n, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", nil
 	}

@@ -170,11 +170,11 @@ func (s *Store) FailedAttempt(ctx context.Context, q broker.Querier, key, errTex
 	return n, nil
 }
 
-// Attempts implements store.Writer.
-func (s *Store) Attempts(ctx context.Context, q broker.Querier, key string) (int, string, error) {
+// Attempts implements store.Reader.
+func (s *Store) Attempts(ctx context.Context, key string) (int, string, error) {
 	var n int
 	var last string
-	err := q.QueryRowContext(ctx, `SELECT attempts, last_error FROM ooda_attempt WHERE message_key = ?`, key).Scan(&n, &last)
+	err := s.r.QueryRowContext(ctx, `SELECT attempts, last_error FROM ooda_attempt WHERE message_key = ?`, key).Scan(&n, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", nil
 	}
