@@ -276,8 +276,14 @@ func (e *Engine) runStage(ctx context.Context, s *stage, started func()) {
 func (e *Engine) step(ctx context.Context, s *stage, started func()) error {
 	// The transaction itself must finish even when shutdown cancels ctx.
 	tctx := context.WithoutCancel(ctx)
-	tx, err := e.cfg.Broker.Begin(tctx)
+	// Begin under ctx: the transaction, once begun, lives on (the broker
+	// begins it detached), but retrying a connection during an outage stops
+	// when shutdown starts.
+	tx, err := e.cfg.Broker.Begin(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	defer tx.Rollback() // no-op after Commit
@@ -299,18 +305,11 @@ func (e *Engine) step(ctx context.Context, s *stage, started func()) error {
 	}
 	key := fmt.Sprintf("%s/%d", m.Conversation, m.Sequence)
 	if s.quarantine.CompareAndSwap(true, false) {
-		reason := "the queue was disabled by the poison rule (its receiving transactions rolled back or the process died 5 times); this was its head message"
-		env, _ := Decode(m.Body, e.cfg.MaxBodyBytes) // best effort: name the cycle it belonged to
-		q, err := tx.SQL(tctx)
-		if err != nil {
+		if err := e.quarantine(tctx, tx, s, m); err != nil {
+			s.quarantine.Store(true) // the head message is back in the queue: next time
 			return err
 		}
-		// Operators hear of the healing itself, not only of the dead letter.
-		if err := e.addEvent(tctx, q, "alert", env.CycleID, map[string]any{"alert": "queue_healed", "queue": s.queue,
-			"detail": "receiving was disabled by the poison rule; the queue was re-enabled and its head message moved to the dead letters, the other messages kept"}); err != nil {
-			return err
-		}
-		return e.deadLetter(tctx, tx, s, m, env.CycleID, reason, broker.PoisonThreshold)
+		return nil
 	}
 	switch m.Type {
 	case broker.MessageTypeEndDialog:
@@ -390,6 +389,23 @@ func (e *Engine) stepDone(s *stage, res result, took time.Duration, log zerolog.
 		e.cfg.Metrics.CycleFinished(res.status)
 	}
 	e.cfg.Published()
+}
+
+// quarantine moves the head message of a healed queue to the dead letters,
+// unread, with an alert that the queue was healed.
+func (e *Engine) quarantine(ctx context.Context, tx broker.Tx, s *stage, m broker.Message) error {
+	reason := "the queue was disabled by the poison rule (its receiving transactions rolled back or the process died 5 times); this was its head message"
+	env, _ := Decode(m.Body, e.cfg.MaxBodyBytes) // best effort: name the cycle it belonged to
+	q, err := tx.SQL(ctx)
+	if err != nil {
+		return err
+	}
+	// Operators hear of the healing itself, not only of the dead letter.
+	if err := e.addEvent(ctx, q, "alert", env.CycleID, map[string]any{"alert": "queue_healed", "queue": s.queue,
+		"detail": "receiving was disabled by the poison rule; the queue was re-enabled and its head message moved to the dead letters, the other messages kept"}); err != nil {
+		return err
+	}
+	return e.deadLetter(ctx, tx, s, m, env.CycleID, reason, broker.PoisonThreshold)
 }
 
 // failed counts a failed delivery. Below MaxAttempts the message returns to
@@ -959,14 +975,17 @@ func (e *Engine) validate(ctx context.Context, tx broker.Tx, s *stage, m broker.
 				return err
 			}
 		}
-		log.Info().Str("cycle_id", cycleID).Str("action", it.Type).Str("metric", it.Metric).Float64("before", it.Before).Float64("after", c.after).Str("result", c.result).Str("reverted", c.revert).Msg("action validated")
-		e.cfg.Metrics.ActionDone(it.Type, "validated_"+c.result)
 	}
 	if err := tx.End(tctx, &broker.EndParams{Conversation: m.Conversation}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return err
+	}
+	for _, c := range results { // reported once committed: a redelivery would count twice
+		it := c.item
+		log.Info().Str("cycle_id", cycleID).Str("action", it.Type).Str("metric", it.Metric).Float64("before", it.Before).Float64("after", c.after).Str("result", c.result).Str("reverted", c.revert).Msg("action validated")
+		e.cfg.Metrics.ActionDone(it.Type, "validated_"+c.result)
 	}
 	e.cfg.Published()
 	return nil
