@@ -56,7 +56,7 @@ func (e *Engine) decideInput(ctx context.Context, lp *livePolicy, cycleID string
 	for _, s := range stats {
 		in.Stats[s.Type] = TypeStats{Improved: s.Improved, Neutral: s.Neutral, Regressed: s.Regressed, Failed: s.Failed}
 	}
-	acts, err := e.cfg.Reader.ActionsSince(ctx, now.Add(-max(time.Hour, pol.Cooldown)))
+	acts, err := e.cfg.Reader.ActedSince(ctx, now.Add(-max(time.Hour, pol.Cooldown)))
 	if err != nil {
 		return in, fmt.Errorf("decide: recent actions: %w", err)
 	}

@@ -262,6 +262,10 @@ type Reader interface {
 	// their status, oldest first (ties by id): what budgets and cooldowns
 	// count.
 	ActionsSince(ctx context.Context, since time.Time) ([]Action, error)
+	// ActedSince returns the actions created at or after since that acted
+	// on the target (status executed, reverted or failed), oldest first:
+	// what the policy's cooldowns and budgets count.
+	ActedSince(ctx context.Context, since time.Time) ([]Action, error)
 	// ReadingHistory returns the readings taken at or after since, at most
 	// maxPerKey (> 0, else an error) of each (name, object), the newest of
 	// each; ordered by name, then object (byte order, case-sensitive), then

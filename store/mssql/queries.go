@@ -123,6 +123,9 @@ VALUES (@type, IIF(@result = N'improved', 1, 0), IIF(@result = N'neutral', 1, 0)
 
 	qActionsSince = `SELECT ` + actionColumns + ` FROM ooda.Action WHERE created_at >= CAST(@since AS datetime2(7)) ORDER BY created_at, id`
 
+	// The literals are the filtered index's (0007_acted_index.sql).
+	qActedSince = `SELECT ` + actionColumns + ` FROM ooda.Action WHERE status IN (N'executed', N'reverted', N'failed') AND created_at >= CAST(@since AS datetime2(7)) ORDER BY created_at, id`
+
 	qCycles = `SELECT TOP (@n) ` + cycleColumns + ` FROM ooda.Cycle ORDER BY started_at DESC`
 
 	qDeadLetters = `SELECT TOP (@n) ` + deadLetterColumns + ` FROM ooda.DeadLetter ORDER BY id DESC`

@@ -568,6 +568,19 @@ func (s *Store) ActionsSince(ctx context.Context, since time.Time) ([]store.Acti
 	return out, nil
 }
 
+// ActedSince implements store.Reader.
+func (s *Store) ActedSince(ctx context.Context, since time.Time) ([]store.Action, error) {
+	rows, err := s.r.QueryContext(ctx, qActedSince, sql.Named("since", utc(since)))
+	if err != nil {
+		return nil, fmt.Errorf("store: actions since %s: %w", since.Format(time.RFC3339), err)
+	}
+	out, err := scanActions(rows)
+	if err != nil {
+		return nil, fmt.Errorf("store: actions since %s: %w", since.Format(time.RFC3339), err)
+	}
+	return out, nil
+}
+
 // RecordReadings implements store.Writer: one statement per reading, in the
 // caller's transaction.
 func (s *Store) RecordReadings(ctx context.Context, q broker.Querier, cycleID string, at time.Time, rs []store.Reading) error {

@@ -565,6 +565,25 @@ func (s *Store) ActionsSince(ctx context.Context, since time.Time) ([]store.Acti
 	return out, rows.Err()
 }
 
+// ActedSince implements store.Reader.
+func (s *Store) ActedSince(ctx context.Context, since time.Time) ([]store.Action, error) {
+	// The status list is the partial index's (0008_acted_index.sql).
+	rows, err := s.r.QueryContext(ctx, actionSelect+` WHERE status IN ('executed', 'reverted', 'failed') AND created_at >= ? ORDER BY created_at, id`, nanos(since))
+	if err != nil {
+		return nil, fmt.Errorf("store: actions since %s: %w", since.Format(time.RFC3339), err)
+	}
+	defer rows.Close()
+	out := []store.Action{}
+	for rows.Next() {
+		a, err := scanAction(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: actions since %s: %w", since.Format(time.RFC3339), err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
 // RecordReadings implements store.Writer.
 func (s *Store) RecordReadings(ctx context.Context, q broker.Querier, cycleID string, at time.Time, rs []store.Reading) error {
 	for _, r := range rs {

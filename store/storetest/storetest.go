@@ -631,6 +631,19 @@ func actionsSince(t *testing.T, b broker.Broker, s Store) {
 			t.Errorf("%s: ActionsSince = %v %v, want %v", c.name, ids, err, c.want)
 		}
 	}
+	// Of those, the ones that acted: executed and failed (the rest did not
+	// touch the target).
+	acted, err := s.ActedSince(ctx, t0)
+	ids := []string{}
+	for _, a := range acted {
+		ids = append(ids, a.ID)
+	}
+	if err != nil || !slices.Equal(ids, []string{"c/a", "c/e"}) {
+		t.Errorf("ActedSince = %v %v, want [c/a c/e]", ids, err)
+	}
+	if acted, _ := s.ActedSince(ctx, t0.Add(time.Minute)); len(acted) != 1 || acted[0].ID != "c/e" {
+		t.Errorf("ActedSince a minute later = %+v", acted)
+	}
 	got, err := s.ActionsSince(ctx, t0)
 	if err != nil || len(got) == 0 {
 		t.Fatalf("actions: %v %v", got, err)

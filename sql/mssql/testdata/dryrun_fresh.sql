@@ -1,5 +1,5 @@
 -- ooda schema migration, dry run: nothing below was executed.
--- Database at version 0, this binary installs version 6: 6 script(s), each in one transaction.
+-- Database at version 0, this binary installs version 7: 7 script(s), each in one transaction.
 -- The driver begins and commits each transaction; batches with parameters go through sp_executesql.
 -- A listing for review, not a sqlcmd script: parameters are bound by oodad migrate (shown in
 -- comments), and the session settings are go-mssqldb's (QUOTED_IDENTIFIER and ANSI_NULLS ON).
@@ -831,6 +831,32 @@ IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE object_id = OBJECT_ID(N'ooda.Inte
     CREATE INDEX IX_Intent_created ON ooda.Intent (created_at);
 GO
 -- parameters: @Version int = 6, @Name nvarchar = N'0006_intents.sql', @Checksum nvarchar = N'ab31551aba0b9ee603d49b82d59df0065f3b2225ce0380582493873af1aa8f15'
+INSERT INTO ooda.SchemaVersion (Version, Name, Checksum) VALUES (@Version, @Name, @Checksum);
+GO
+COMMIT TRANSACTION;
+GO
+
+-- 0007_acted_index.sql (version 7, sha256 7afc6b271514f02882f1fd3b63cb36903050cc25d7024f0759c74e6b77c98f77)
+BEGIN TRANSACTION;
+GO
+-- parameters: @TimeoutMs int = 60000
+DECLARE @Result int;
+EXEC @Result = sys.sp_getapplock @Resource = N'ooda.schema-migration', @LockMode = N'Exclusive', @LockOwner = N'Transaction', @LockTimeout = @TimeoutMs;
+SELECT @Result;
+GO
+SELECT CASE WHEN OBJECT_ID(N'ooda.SchemaVersion', N'U') IS NULL THEN 0 ELSE 1 END;
+GO
+-- when ooda.SchemaVersion exists:
+SELECT COALESCE(MAX(Version), 0) FROM ooda.SchemaVersion;
+GO
+-- As sql/sqlite/0008: the actions that acted (executed, reverted, failed),
+-- which the policy reads on every Decide step for its cooldowns and budgets;
+-- the deferred, dry-run and pending ones are left out of the read. A
+-- filtered index serves a query whose predicate names the same literals.
+IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE object_id = OBJECT_ID(N'ooda.Action') AND name = N'IX_Action_acted')
+    CREATE INDEX IX_Action_acted ON ooda.Action (created_at) WHERE status IN (N'executed', N'reverted', N'failed');
+GO
+-- parameters: @Version int = 7, @Name nvarchar = N'0007_acted_index.sql', @Checksum nvarchar = N'7afc6b271514f02882f1fd3b63cb36903050cc25d7024f0759c74e6b77c98f77'
 INSERT INTO ooda.SchemaVersion (Version, Name, Checksum) VALUES (@Version, @Name, @Checksum);
 GO
 COMMIT TRANSACTION;
