@@ -259,6 +259,8 @@ func TestPolicyFileBad(t *testing.T) {
 		"WindowTierName":    {`{"windows": {"medium": []}}`, `invalid policy: windows = "medium": tiers are "1", "2" or "3"`},
 		"WindowTierPadded":  {`{"windows": {"02": []}}`, `invalid policy: windows = "02": tiers are "1", "2" or "3"`},
 		"EmptyNever":        {`{"never_automatic": [""]}`, `invalid policy: never_automatic[0] = "": must not be empty`},
+		"NeverPadded":       {`{"never_automatic": [" vacuum"]}`, `invalid policy: never_automatic[0] = " vacuum": must be an action type such as rebuild_index (lower case letters, digits and _)`},
+		"DryRunCapital":     {`{"dry_run_types": ["Vacuum"]}`, `invalid policy: dry_run_types[0] = "Vacuum": must be an action type such as rebuild_index (lower case letters, digits and _)`},
 		"EmptyDryRunType":   {`{"dry_run_types": ["optimize", " "]}`, `invalid policy: dry_run_types[1] = " ": must not be empty`},
 		"WeakenProtected":   {`{"protected_tables": ["!billing"]}`, `invalid policy: protected_tables[0] = "!billing": ` + builtin},
 		"NeverAsString":     {`{"never_automatic": "vacuum"}`, "invalid policy: json: cannot unmarshal string into Go struct field PolicyFile.never_automatic of type []string"},

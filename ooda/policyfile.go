@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -240,6 +241,8 @@ func (p *PolicyFile) validate() error {
 			case l.field != "dry_run_types" && strings.ContainsAny(s[:1], "-!"):
 				return bad(f, strconv.Quote(s), "entries only add; the built-in list (never automatic: "+
 					strings.Join(builtinNeverAutomatic, ", ")+"; protected: billing) cannot be weakened")
+			case l.field != "protected_tables" && !actionName.MatchString(s):
+				return bad(f, strconv.Quote(s), "must be an action type such as rebuild_index (lower case letters, digits and _)")
 			}
 		}
 	}
@@ -476,6 +479,9 @@ func (p *PolicyFile) validateSQLServer(bad func(string, any, string) error, atLe
 	}
 	return nil
 }
+
+// actionName is how action types are spelt (rebuild_index, vacuum).
+var actionName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
 // Policy is the file's policy merged over DefaultPolicy. The caller ORs in
 // a --dry-run flag (Apply does so for Config). Windows come from a file
