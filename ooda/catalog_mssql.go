@@ -46,6 +46,17 @@ const (
 	sqlProjectionCover   = "embedding_projection_coverage"
 	sqlEmbeddingRows     = "embedding_rows"
 	sqlSpatialIndex      = "spatial_index_present"
+
+	// Hartonomous SLOs from Query Store (store/mssqltarget/slo.go), per
+	// procedure: mean duration per call (ms) and calls in the window.
+	sqlSLOHybridSearchMS         = "slo_hybrid_search_ms"
+	sqlSLOHybridSearchExecs      = "slo_hybrid_search_executions"
+	sqlSLOSpatialProjectionMS    = "slo_spatial_projection_ms"
+	sqlSLOSpatialProjectionExecs = "slo_spatial_projection_executions"
+	sqlSLOEmbeddingInsertMS      = "slo_embedding_insert_ms"
+	sqlSLOEmbeddingInsertExecs   = "slo_embedding_insert_executions"
+	sqlSLOBillingInsertMS        = "slo_billing_insert_ms"
+	sqlSLOBillingInsertExecs     = "slo_billing_insert_executions"
 )
 
 // SQL Server actions (CATALOG: hypotheses → actions).
@@ -71,6 +82,9 @@ const (
 	SQLCreateSpatialIndex    = "create_spatial_index"
 	SQLBackfillProjection    = "backfill_spatial_projection"
 	SQLAlertInferenceLatency = "alert_inference_latency"
+	// SQLAlertSLOBreached: a Hartonomous procedure's mean duration is above
+	// its SLO threshold (deployment guide, "Performance Baselines").
+	SQLAlertSLOBreached = "alert_slo_breached"
 )
 
 // SQLServerThresholds are the SQL Server rules' thresholds (CATALOG). A zero
@@ -101,6 +115,10 @@ type SQLServerThresholds struct {
 	EmbeddingInsertThresholdMS   float64 // 10: … threshold
 	BillingInsertMS              float64 // 0.4: billing record insert, baseline
 	BillingInsertThresholdMS     float64 // 1: … threshold
+	// SLOMinExecutions: an SLO is judged only on a procedure called at
+	// least this many times in the window (Query Store); fewer calls say
+	// nothing about its mean. Default 20, as InferenceMinRequests.
+	SLOMinExecutions float64
 
 	// InferenceP95MS: inference latency regresses when the window's p95
 	// is above this. Default HybridSearchThresholdMS (150 ms): the guide
@@ -158,6 +176,7 @@ func (s SQLServerThresholds) withDefaults() SQLServerThresholds {
 	f(&s.EmbeddingInsertThresholdMS, 10)
 	f(&s.BillingInsertMS, 0.4)
 	f(&s.BillingInsertThresholdMS, 1)
+	f(&s.SLOMinExecutions, 20)
 	f(&s.InferenceP95MS, s.HybridSearchThresholdMS)
 	f(&s.InferenceMinRequests, 20)
 	f(&s.InferenceMinOutliers, 5)
@@ -280,6 +299,7 @@ func OrientSQLServer(o Observation, th SQLServerThresholds) []Hypothesis {
 		}
 	}
 	hs = append(hs, orientWorkload(o, m, objs, th)...)
+	hs = append(hs, orientSLOs(m, objs, th)...)
 	// Automatic tuning's own recommendations, where the loop's regression
 	// rule has not already proposed the same plan.
 	if !autoForce {
@@ -395,4 +415,48 @@ func slowOutliers(o Observation, object string, th SQLServerThresholds) ([]strin
 		out = append(out, fmt.Sprintf("and %d more", n-len(out)))
 	}
 	return out, n, len(rows)
+}
+
+// sloRule is one of the deployment guide's performance baselines as the
+// SLO rule reads it: the readings of store/mssqltarget/slo.go and the
+// baseline and threshold of SQLServerThresholds.
+type sloRule struct {
+	name, ms, executions string
+	baseline, threshold  float64
+}
+
+func sloRules(th SQLServerThresholds) []sloRule {
+	return []sloRule{
+		{"hybrid search", sqlSLOHybridSearchMS, sqlSLOHybridSearchExecs, th.HybridSearchMS, th.HybridSearchThresholdMS},
+		{"spatial projection computation", sqlSLOSpatialProjectionMS, sqlSLOSpatialProjectionExecs, th.SpatialProjectionMS, th.SpatialProjectionThresholdMS},
+		{"embedding insertion", sqlSLOEmbeddingInsertMS, sqlSLOEmbeddingInsertExecs, th.EmbeddingInsertMS, th.EmbeddingInsertThresholdMS},
+		{"billing record insert", sqlSLOBillingInsertMS, sqlSLOBillingInsertExecs, th.BillingInsertMS, th.BillingInsertThresholdMS},
+	}
+}
+
+// orientSLOs applies the SLO rule (CATALOG: SLO breached) to each
+// procedure with SLO readings: called at least SLOMinExecutions times in
+// the window and a mean duration per call above the SLO's threshold → a
+// tier-0 alert naming the SLO, its baseline, threshold and the measure.
+// A mean above the baseline but not above the threshold is the guide's
+// tolerated band: no hypothesis (the baseline is what a healthy system
+// does, the threshold what it must not exceed); so is a mean exactly at
+// the threshold.
+func orientSLOs(m map[string]map[string]float64, objs []string, th SQLServerThresholds) []Hypothesis {
+	var hs []Hypothesis
+	for _, obj := range objs {
+		v := m[obj]
+		for _, r := range sloRules(th) {
+			ms, ok := v[r.ms]
+			n := v[r.executions]
+			if !ok || n < th.SLOMinExecutions || ms <= r.threshold {
+				continue
+			}
+			hs = append(hs, Hypothesis{ID: "slo_breached:" + obj, Rule: "slo_breached", Object: obj,
+				Evidence: fmt.Sprintf("%s SLO breached: mean %.3f ms per call over %.0f executions (baseline %g ms, threshold %g ms)",
+					r.name, ms, n, r.baseline, r.threshold),
+				Confidence: 1, Action: SQLAlertSLOBreached, Tier: 0})
+		}
+	}
+	return hs
 }

@@ -1,6 +1,7 @@
 package ooda
 
 import (
+	"fmt"
 	"math"
 	"math/rand"
 	"strings"
@@ -275,5 +276,89 @@ func TestWorkloadDefaultsFromTheGuide(t *testing.T) {
 	th.SQLServer.HybridSearchThresholdMS = 300 // the inference SLO follows unless set
 	if hs := Orient(inferenceObs(100, 250, 0, 0), th); len(hs) != 0 {
 		t.Fatalf("p95 250 ms with a 300 ms hybrid-search threshold gave %+v", hs)
+	}
+}
+
+// TestSLORulesAtTheirThresholds checks the SLO rule of each of the
+// deployment guide's baselines at, just below and just above its
+// threshold, between baseline and threshold, and at and just below the
+// execution minimum (20).
+func TestSLORulesAtTheirThresholds(t *testing.T) {
+	t.Parallel()
+	const proc = "dbo.sp_Proc"
+	for _, s := range []struct {
+		slo, ms, execs      string
+		baseline, threshold float64
+		below, above        float64 // just below and just above the threshold
+	}{
+		{"hybrid search", sqlSLOHybridSearchMS, sqlSLOHybridSearchExecs, 100, 150, 149.999, 150.001},
+		{"spatial projection computation", sqlSLOSpatialProjectionMS, sqlSLOSpatialProjectionExecs, 12, 20, 19.999, 20.001},
+		{"embedding insertion", sqlSLOEmbeddingInsertMS, sqlSLOEmbeddingInsertExecs, 5, 10, 9.999, 10.001},
+		{"billing record insert", sqlSLOBillingInsertMS, sqlSLOBillingInsertExecs, 0.4, 1, 0.999, 1.001},
+	} {
+		obs := func(ms, n float64) Observation { return sqlObs(rd{s.ms, proc, ms}, rd{s.execs, proc, n}) }
+		for _, c := range []struct {
+			name   string
+			obs    Observation
+			breach bool
+		}{
+			{"AtBaseline", obs(s.baseline, 1000), false},
+			{"BetweenBaselineAndThreshold", obs((s.baseline+s.threshold)/2, 1000), false},
+			{"JustBelowThreshold", obs(s.below, 1000), false},
+			{"AtThreshold", obs(s.threshold, 1000), false},
+			{"JustAboveThreshold", obs(s.above, 1000), true},
+			{"FarAbove", obs(10*s.threshold, 1000), true},
+			{"AboveWithTooFewExecutions", obs(10*s.threshold, 19), false},
+			{"AboveAtMinExecutions", obs(s.above, 20), true},
+			{"NoExecutionsReading", sqlObs(rd{s.ms, proc, 10 * s.threshold}), false},
+			{"OnlyExecutions", sqlObs(rd{s.execs, proc, 1000}), false},
+		} {
+			t.Run(strings.ReplaceAll(s.slo, " ", "_")+"/"+c.name, func(t *testing.T) {
+				t.Parallel()
+				hs := Orient(c.obs, DefaultThresholds())
+				if !c.breach {
+					if len(hs) != 0 {
+						t.Fatalf("hypotheses %+v, want none", hs)
+					}
+					return
+				}
+				if len(hs) != 1 {
+					t.Fatalf("hypotheses %+v, want one %s", hs, SQLAlertSLOBreached)
+				}
+				h := hs[0]
+				if h.Action != SQLAlertSLOBreached || h.Tier != 0 || h.Object != proc || h.Rule != "slo_breached" || h.Confidence != 1 {
+					t.Fatalf("hypothesis %+v, want %s tier 0 on %s", h, SQLAlertSLOBreached, proc)
+				}
+				for _, want := range []string{s.slo + " SLO breached", fmt.Sprintf("baseline %g ms", s.baseline), fmt.Sprintf("threshold %g ms", s.threshold),
+					fmt.Sprintf("mean %.3f ms", c.obs.Readings[0].Value), fmt.Sprintf("over %.0f executions", c.obs.Readings[1].Value)} {
+					if !strings.Contains(h.Evidence, want) {
+						t.Errorf("evidence %q lacks %q", h.Evidence, want)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestSLORulesFromPolicy: the thresholds and the execution minimum are
+// policy settings; each procedure is judged on its own readings.
+func TestSLORulesFromPolicy(t *testing.T) {
+	t.Parallel()
+	o := sqlObs(rd{sqlSLOHybridSearchMS, "dbo.sp_HybridSearch", 180}, rd{sqlSLOHybridSearchExecs, "dbo.sp_HybridSearch", 10},
+		rd{sqlSLOEmbeddingInsertMS, "dbo.sp_IngestAtom", 12}, rd{sqlSLOEmbeddingInsertExecs, "dbo.sp_IngestAtom", 500},
+		rd{sqlSLOEmbeddingInsertMS, "dbo.sp_AtomIngestion", 6}, rd{sqlSLOEmbeddingInsertExecs, "dbo.sp_AtomIngestion", 500})
+	hs := Orient(o, DefaultThresholds())
+	if len(hs) != 1 || hs[0].Object != "dbo.sp_IngestAtom" {
+		t.Fatalf("defaults: %+v, want only dbo.sp_IngestAtom (hybrid search has 10 < 20 executions)", hs)
+	}
+	th := DefaultThresholds()
+	th.SQLServer.SLOMinExecutions = 10
+	th.SQLServer.EmbeddingInsertThresholdMS = 15
+	hs = Orient(o, th)
+	if len(hs) != 1 || hs[0].Object != "dbo.sp_HybridSearch" || !strings.Contains(hs[0].Evidence, "threshold 150 ms") {
+		t.Fatalf("10 executions, embedding threshold 15 ms: %+v, want only dbo.sp_HybridSearch", hs)
+	}
+	if d := DefaultSQLServerThresholds(); d.SLOMinExecutions != 20 {
+		t.Fatalf("SLOMinExecutions default %v, want 20", d.SLOMinExecutions)
 	}
 }

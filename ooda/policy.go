@@ -478,6 +478,7 @@ type sqlServerJSON struct {
 	EmbeddingInsertThresholdMS   float64 `json:"embedding_insert_threshold_ms"`
 	BillingInsertMS              float64 `json:"billing_insert_ms"`
 	BillingInsertThresholdMS     float64 `json:"billing_insert_threshold_ms"`
+	SLOMinExecutions             float64 `json:"slo_min_executions"`
 	InferenceP95MS               float64 `json:"inference_p95_ms"`
 	InferenceMinRequests         float64 `json:"inference_min_requests"`
 	InferenceMinOutliers         float64 `json:"inference_min_outliers"`
@@ -499,7 +500,7 @@ func sqlServerToJSON(s SQLServerThresholds) sqlServerJSON {
 		HybridSearchMS: s.HybridSearchMS, HybridSearchThresholdMS: s.HybridSearchThresholdMS,
 		SpatialProjectionMS: s.SpatialProjectionMS, SpatialProjectionThresholdMS: s.SpatialProjectionThresholdMS,
 		EmbeddingInsertMS: s.EmbeddingInsertMS, EmbeddingInsertThresholdMS: s.EmbeddingInsertThresholdMS,
-		BillingInsertMS: s.BillingInsertMS, BillingInsertThresholdMS: s.BillingInsertThresholdMS,
+		BillingInsertMS: s.BillingInsertMS, BillingInsertThresholdMS: s.BillingInsertThresholdMS, SLOMinExecutions: s.SLOMinExecutions,
 		InferenceP95MS: s.InferenceP95MS, InferenceMinRequests: s.InferenceMinRequests, InferenceMinOutliers: s.InferenceMinOutliers,
 		InferenceSlowSigmas: s.InferenceSlowSigmas, ForestThreshold: s.ForestThreshold, LOFThreshold: s.LOFThreshold, LOFK: s.LOFK,
 		ProjectionCoverage: s.ProjectionCoverage,

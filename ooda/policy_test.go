@@ -117,7 +117,7 @@ func TestPolicySQLServerRoundTrip(t *testing.T) {
 		MissingIndexImpact: 5000, MaxWriteFraction: 0.35, UnusedIndexWindow: 14 * 24 * time.Hour,
 		QueryStoreCapMB: 20480, TransmissionAge: 90 * time.Second,
 		HybridSearchMS: 90, HybridSearchThresholdMS: 140, SpatialProjectionMS: 11, SpatialProjectionThresholdMS: 18,
-		EmbeddingInsertMS: 4, EmbeddingInsertThresholdMS: 9, BillingInsertMS: 0.3, BillingInsertThresholdMS: 0.9,
+		EmbeddingInsertMS: 4, EmbeddingInsertThresholdMS: 9, BillingInsertMS: 0.3, BillingInsertThresholdMS: 0.9, SLOMinExecutions: 40,
 		InferenceP95MS: 250, InferenceMinRequests: 30, InferenceMinOutliers: 3, InferenceSlowSigmas: 3,
 		ForestThreshold: 0.65, LOFThreshold: 1.8, LOFK: 8, ProjectionCoverage: 0.995,
 	}
@@ -302,6 +302,8 @@ func TestPolicyFileBad(t *testing.T) {
 		"PagesZero":              {`"min_index_pages": 0`, sq + "min_index_pages = 0: must be greater than 0"},
 		"PagesTiny":              {`"min_index_pages": 0.5`, ""},
 		"RequestsNegative":       {`"inference_min_requests": -20`, sq + "inference_min_requests = -20: must be greater than 0"},
+		"SLOExecutionsZero":      {`"slo_min_executions": 0`, sq + "slo_min_executions = 0: must be greater than 0"},
+		"SLOExecutionsOne":       {`"slo_min_executions": 1`, ""},
 		"CapZero":                {`"query_store_cap_mb": 0`, sq + "query_store_cap_mb = 0: must be greater than 0"},
 		"SigmasZero":             {`"inference_slow_sigmas": 0`, sq + "inference_slow_sigmas = 0: must be greater than 0"},
 		"P95Zero":                {`"inference_p95_ms": 0`, sq + "inference_p95_ms = 0: must be greater than 0"},

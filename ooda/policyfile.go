@@ -82,6 +82,8 @@ import (
 //	      "embedding_insert_threshold_ms": 10,
 //	      "billing_insert_ms": 0.4,
 //	      "billing_insert_threshold_ms": 1,
+//	      "slo_min_executions": 20,        // an SLO is breached above its threshold over at
+//	                                       // least this many calls in the window (> 0)
 //	      "inference_p95_ms": 150,         // inference regresses above this p95 (> 0;
 //	                                       // absent: hybrid_search_threshold_ms)
 //	      "inference_min_requests": 20,    // fewer requests say nothing (> 0)
@@ -151,6 +153,7 @@ type PolicySQLServer struct {
 	EmbeddingInsertThresholdMS   *float64  `json:"embedding_insert_threshold_ms"`
 	BillingInsertMS              *float64  `json:"billing_insert_ms"`
 	BillingInsertThresholdMS     *float64  `json:"billing_insert_threshold_ms"`
+	SLOMinExecutions             *float64  `json:"slo_min_executions"`
 	InferenceP95MS               *float64  `json:"inference_p95_ms"`
 	InferenceMinRequests         *float64  `json:"inference_min_requests"`
 	InferenceMinOutliers         *float64  `json:"inference_min_outliers"`
@@ -384,6 +387,7 @@ func (p *PolicyFile) sqlServerFields(dst *SQLServerThresholds) (floats []sqlFloa
 	f("embedding_insert_threshold_ms", t.EmbeddingInsertThresholdMS, &dst.EmbeddingInsertThresholdMS, rulePositive)
 	f("billing_insert_ms", t.BillingInsertMS, &dst.BillingInsertMS, rulePositive)
 	f("billing_insert_threshold_ms", t.BillingInsertThresholdMS, &dst.BillingInsertThresholdMS, rulePositive)
+	f("slo_min_executions", t.SLOMinExecutions, &dst.SLOMinExecutions, rulePositive)
 	f("inference_p95_ms", t.InferenceP95MS, &dst.InferenceP95MS, rulePositive)
 	f("inference_min_requests", t.InferenceMinRequests, &dst.InferenceMinRequests, rulePositive)
 	f("inference_min_outliers", t.InferenceMinOutliers, &dst.InferenceMinOutliers, rulePositive)

@@ -109,6 +109,15 @@ func (t *Target) Observe(ctx context.Context) (store.Observation, error) {
 	if err != nil {
 		o.Readings = append(o.Readings, failedReading("hartonomous_workload", err))
 	}
+	// The Hartonomous SLOs from Query Store (slo.go), absent without the
+	// procedures or with Query Store off.
+	sctx, cancel := context.WithTimeout(ctx, t.opt.SensorTimeout)
+	rs, err = t.senseSLO(sctx)
+	cancel()
+	o.Readings = append(o.Readings, rs...)
+	if err != nil {
+		o.Readings = append(o.Readings, failedReading("hartonomous_slo", err))
+	}
 	return o, nil
 }
 
