@@ -65,9 +65,9 @@ func openBackends(ctx context.Context, cfg config, log *zerolog.Logger) (_ *back
 	}
 	switch {
 	case cfg.TargetDSN != "":
-		err = servicebroker.RedactError(be.openSQLServerTarget(ctx, cfg.TargetDSN, log), cfg.TargetDSN)
+		err = servicebroker.RedactError(be.openSQLServerTarget(ctx, cfg, cfg.TargetDSN, log), cfg.TargetDSN)
 	case cfg.StateDSN != "":
-		err = servicebroker.RedactError(be.openSQLServerTarget(ctx, cfg.StateDSN, log), cfg.StateDSN)
+		err = servicebroker.RedactError(be.openSQLServerTarget(ctx, cfg, cfg.StateDSN, log), cfg.StateDSN)
 	}
 	if err != nil {
 		return nil, err

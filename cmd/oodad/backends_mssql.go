@@ -83,8 +83,14 @@ func openSQLServer(dsn string) (*sql.DB, error) {
 	return sql.OpenDB(c), nil
 }
 
-func (be *backends) openSQLServerTarget(ctx context.Context, dsn string, log *zerolog.Logger) error {
-	t, err := mssqltarget.Open(ctx, mssqltarget.Options{DSN: dsn})
+func (be *backends) openSQLServerTarget(ctx context.Context, cfg config, dsn string, log *zerolog.Logger) error {
+	opts := mssqltarget.Options{DSN: dsn}
+	if cfg.Policy != nil && len(cfg.Policy.ProtectedTables) > 0 {
+		// The actuators refuse index changes on these as the policy does
+		// (billing stays protected whatever the file says). Read at start.
+		opts.ProtectedTables = append([]string{"billing"}, cfg.Policy.ProtectedTables...)
+	}
+	t, err := mssqltarget.Open(ctx, opts)
 	if err != nil {
 		return err
 	}

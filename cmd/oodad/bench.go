@@ -32,7 +32,7 @@ func runBench(ctx context.Context, args []string, _ func(string) string, stdout,
 		synchronous = fs.String("synchronous", "FULL", "SQLite synchronous setting for the engine and the references: FULL, EXTRA or NORMAL")
 	)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: oodad bench [flags]\n\nRuns benchmarks B1–B3, B5 and B7 of BENCHMARKS.md in one run; every figure is a\nratio against a reference measured in the same run (B5 and B7 start this binary as the daemon).\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: oodad bench [flags]\n\nRuns benchmarks B1–B7 of BENCHMARKS.md in one run; every figure is a\nratio against a reference measured in the same run (B5 and B7 start this binary as the daemon).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -52,7 +52,7 @@ Commands:
   migrate   create or upgrade the state database, then exit (SQL Server: --dry-run prints the SQL)
   verify    check the state database as run does at start (SQL Server: broker, objects,
             permissions, schema version); exit status 1 if a check fails
-  bench     measure the queue engine (benchmarks B1–B3) against same-run references
+  bench     measure the engine and the daemon (benchmarks B1–B7) against same-run references
   version   print the version
   help      print this help
 
