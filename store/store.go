@@ -187,6 +187,9 @@ type Writer interface {
 	// AdvanceCycle records that stage finished; status is running, completed or failed.
 	AdvanceCycle(ctx context.Context, q broker.Querier, id, stage, status, errText string, now time.Time) error
 	RecordStep(ctx context.Context, q broker.Querier, cycleID, stage string, payload json.RawMessage, now time.Time) error
+	// RecordAction records an action, or updates it (an approved one that
+	// ran): an action that acts (executed, failed) takes a.CreatedAt as
+	// when it acted, which cooldowns and budgets count from.
 	RecordAction(ctx context.Context, q broker.Querier, a Action) error
 	AddEvent(ctx context.Context, q broker.Querier, e Event) error
 	// FailedAttempt counts one failed delivery of a message and returns the count.

@@ -37,7 +37,8 @@ WHEN NOT MATCHED THEN INSERT (cycle_id, stage, payload, created_at) VALUES (@cyc
 	qRecordAction = `MERGE ooda.Action WITH (HOLDLOCK) AS t
 USING (VALUES (@id)) AS s (id)
 ON t.id = s.id
-WHEN MATCHED THEN UPDATE SET status = @status, detail = @detail, before = @before, after = @after, undo = @undo
+WHEN MATCHED THEN UPDATE SET status = @status, detail = @detail, before = @before, after = @after, undo = @undo,
+    created_at = CASE WHEN @status IN (N'executed', N'failed') THEN @created_at ELSE t.created_at END
 WHEN NOT MATCHED THEN INSERT (id, cycle_id, type, target, tier, status, detail, before, after, undo, created_at)
 VALUES (@id, @cycle_id, @type, @target, @tier, @status, @detail, @before, @after, @undo, @created_at);`
 

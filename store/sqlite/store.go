@@ -107,7 +107,8 @@ func (s *Store) RecordAction(ctx context.Context, q broker.Querier, a store.Acti
 	}
 	if _, err := q.ExecContext(ctx, `INSERT INTO ooda_action (id, cycle_id, type, target, tier, status, detail, before, after, undo, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET status = excluded.status, detail = excluded.detail, before = excluded.before, after = excluded.after, undo = excluded.undo`,
+		ON CONFLICT (id) DO UPDATE SET status = excluded.status, detail = excluded.detail, before = excluded.before, after = excluded.after, undo = excluded.undo,
+			created_at = CASE WHEN excluded.status IN ('executed', 'failed') THEN excluded.created_at ELSE created_at END`,
 		a.ID, a.CycleID, a.Type, a.Target, a.Tier, a.Status, a.Detail, before, after, a.Undo, nanos(a.CreatedAt)); err != nil {
 		return fmt.Errorf("store: record action %s: %w", a.ID, err)
 	}

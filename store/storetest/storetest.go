@@ -644,6 +644,19 @@ func actionsSince(t *testing.T, b broker.Broker, s Store) {
 	if acted, _ := s.ActedSince(ctx, t0.Add(time.Minute)); len(acted) != 1 || acted[0].ID != "c/e" {
 		t.Errorf("ActedSince a minute later = %+v", acted)
 	}
+	// An action approved long after it was proposed acted when it ran:
+	// that is when a cooldown counts from.
+	write(t, b, func(q broker.Querier) error {
+		a := store.Action{ID: "c/f", CycleID: "c", Type: "vacuum", Target: "main", Tier: 2, Status: "awaiting_approval", CreatedAt: t0.Add(-10 * time.Hour)}
+		if err := s.RecordAction(ctx, q, a); err != nil {
+			return err
+		}
+		a.Status, a.CreatedAt = "executed", t0.Add(40*time.Minute)
+		return s.RecordAction(ctx, q, a)
+	})
+	if acted, _ := s.ActedSince(ctx, t0.Add(30*time.Minute)); len(acted) != 1 || acted[0].ID != "c/f" || !acted[0].CreatedAt.Equal(t0.Add(40*time.Minute)) {
+		t.Errorf("an approved action that ran at minute 40: ActedSince = %+v", acted)
+	}
 	got, err := s.ActionsSince(ctx, t0)
 	if err != nil || len(got) == 0 {
 		t.Fatalf("actions: %v %v", got, err)
