@@ -195,7 +195,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e.SetPolicy(file)
 	e.stages = []*stage{
-		{name: "observe", queue: ObserveQueue, next: KindObservation, handle: e.observe},
+		{name: "observe", queue: ObserveQueue, next: KindObservation, handle: e.observe, slow: e.slowSensors()},
 		{name: "orient", queue: OrientQueue, next: KindOrientation, handle: e.orient},
 		{name: "decide", queue: DecideQueue, next: KindDecision, handle: e.decide},
 		{name: "act", queue: ActQueue, handle: e.act, slow: actsOnTarget},

@@ -1093,3 +1093,52 @@ func TestIntentThatKeepsFailingEndsInTheDeadLetters(t *testing.T) {
 		t.Fatalf("intents left: %+v", ins)
 	}
 }
+
+// slowTarget is the embedded target declaring slow sensors, as the SQL
+// Server target does.
+type slowTarget struct {
+	*sqlite.Target
+	observed  atomic.Int32
+	reader    *sqlite.Store
+	duringObs atomic.Value // the intents committed while the sensors ran
+}
+
+func (s *slowTarget) SlowSensors() bool { return true }
+
+func (s *slowTarget) Observe(ctx context.Context) (store.Observation, error) {
+	s.observed.Add(1)
+	if s.reader != nil {
+		ins, _ := s.reader.Intents(ctx, time.Now().Add(time.Hour))
+		s.duringObs.Store(ins)
+	}
+	return s.Target.Observe(ctx)
+}
+
+// TestSlowSensorsRunBetweenTwoTransactions: with a target whose sensors may
+// take long, the Observe step is split around them like an Act step; the
+// cycle runs the same, once, and leaves no intent behind.
+func TestSlowSensorsRunBetweenTwoTransactions(t *testing.T) {
+	t.Parallel()
+	st := &slowTarget{}
+	bd := setup(t, func(c *ooda.Config) { st.Target = c.Target.(*sqlite.Target); c.Target = st })
+	st.reader = bd.store
+	bd.start()
+	ctx := context.Background()
+	res, _ := bd.engine.Trigger(ctx, ooda.TriggerParams{Reason: "slow sensors"})
+	c := waitCycle(t, bd, res.CycleID)
+	if c.Status != store.StatusCompleted || len(c.Steps) != 4 || c.Steps[0].Stage != "observe" || st.observed.Load() != 1 {
+		t.Fatalf("cycle %+v, %d steps, observed %d times", c.Cycle, len(c.Steps), st.observed.Load())
+	}
+	// While the sensors ran, the first transaction had committed: the
+	// trigger was an intent, its message already ended.
+	if ins, _ := st.duringObs.Load().([]store.Intent); len(ins) != 1 || ins[0].Stage != "observe" || ins[0].CycleID != res.CycleID {
+		t.Fatalf("intents while observing: %+v", ins)
+	}
+	if ins, _ := bd.store.Intents(ctx, time.Now().Add(time.Hour)); len(ins) != 0 {
+		t.Fatalf("intents left: %+v", ins)
+	}
+	hist, _ := bd.store.ReadingHistory(ctx, time.Now().Add(-time.Hour), 10)
+	if len(hist) == 0 {
+		t.Fatal("the observation's readings were not kept")
+	}
+}

@@ -27,6 +27,23 @@ import (
 // it), and the actuators check whether their effect is already present
 // before acting again. Whoever takes the intent records the result, once.
 
+// SlowSensors is implemented by targets whose sensors may take long (SQL
+// Server's DMV scans): their Observe step then runs its sensors between two
+// short transactions too, instead of holding the trigger's conversation
+// group and an open transaction meanwhile.
+type SlowSensors interface {
+	SlowSensors() bool
+}
+
+// slowSensors is the Observe stage's slow: every trigger of a target with
+// slow sensors, none otherwise (the embedded target reads a few pragmas).
+func (e *Engine) slowSensors() func(Envelope) bool {
+	if t, ok := e.cfg.Target.(SlowSensors); ok && t.SlowSensors() {
+		return func(env Envelope) bool { return env.Kind == KindTrigger }
+	}
+	return nil
+}
+
 // actsOnTarget says whether a decision message has actions to run.
 func actsOnTarget(env Envelope) bool {
 	var ds Decisions

@@ -172,6 +172,11 @@ func Open(ctx context.Context, opt Options) (*Target, error) {
 // Close closes the pool.
 func (t *Target) Close() error { return t.db.Close() }
 
+// SlowSensors tells the loop that this target's sensors (DMV scans, Query
+// Store) may take long: its Observe step runs them outside the step's
+// transactions (ooda.SlowSensors).
+func (t *Target) SlowSensors() bool { return true }
+
 // Name implements store.Target.
 func (t *Target) Name() string { return Name }
 
