@@ -232,8 +232,12 @@ type Tx interface {
 	// Savepoint marks a point that RollbackTo returns to (SAVE TRANSACTION).
 	Savepoint(ctx context.Context, name string) error
 	// RollbackTo undoes everything since the savepoint, including receives
-	// (their messages return to the queue; the group stays locked), without
-	// ending the transaction and without counting toward the poison rule.
+	// (their messages return to the queue), without ending the transaction
+	// and without counting toward the poison rule. Whether the group stays
+	// locked depends on the backend: SQL Server releases the locks taken
+	// after the savepoint (ROLLBACK TRANSACTION, "Locking behavior"), so
+	// another receiver may take those messages; callers must not count on
+	// receiving them again in this transaction.
 	RollbackTo(ctx context.Context, name string) error
 	// SQL returns the transaction's own connection, for the caller's state
 	// writes that must commit with the queue operations.

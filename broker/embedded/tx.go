@@ -467,8 +467,9 @@ func (t *tx) tryReceive(ctx context.Context, q *queueState, max int, wait bool) 
 	}
 	// Groups locked by other transactions are out of reach. So are our own
 	// groups while we hold received messages of them; a group of ours whose
-	// receives were rolled back to a savepoint can be received again, as on
-	// SQL Server, where the lock stays with the transaction.
+	// receives were rolled back to a savepoint can be received again (this
+	// engine keeps the lock; SQL Server may release it, and the contract
+	// promises neither).
 	holding := map[broker.ID]bool{}
 	for _, r := range t.received {
 		if r.q == q {

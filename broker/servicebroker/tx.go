@@ -328,8 +328,11 @@ func (t *tx) savepoint(ctx context.Context, name string) error {
 }
 
 // RollbackTo implements broker.Tx (ROLLBACK TRANSACTION to a savepoint):
-// received messages return to the queue, their group stays locked by this
-// transaction, and the poison rule does not count it.
+// received messages return to the queue and the poison rule does not count
+// it. The locks taken after the savepoint, the conversation group's among
+// them, are released ("A ROLLBACK TRANSACTION statement specifying a
+// savepoint_name releases any locks that are acquired beyond the
+// savepoint", ROLLBACK TRANSACTION): another receiver may take the group.
 func (t *tx) RollbackTo(ctx context.Context, name string) error {
 	return t.doom(t.rollbackTo(ctx, name))
 }
