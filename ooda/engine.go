@@ -137,8 +137,10 @@ type Engine struct {
 	live atomic.Pointer[livePolicy]
 	// resuming holds the ids of the intents this process is working on.
 	resuming sync.Map
-	log      zerolog.Logger
-	stages   []*stage
+	// intentsLeft: this process left an intent to resume (a failed attempt).
+	intentsLeft atomic.Bool
+	log         zerolog.Logger
+	stages      []*stage
 }
 
 type stage struct {

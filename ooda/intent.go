@@ -99,6 +99,7 @@ func (e *Engine) resume(ctx context.Context, s *stage, in store.Intent, log zero
 		// Shutdown cut the work short: the intent stays, and the next
 		// start resumes it (the actuators find what is already done).
 		log.Warn().Str("intent", in.ID).Msg("stopping: the intent is left to resume at the next start")
+		e.intentsLeft.Store(true)
 		return nil
 	}
 	if err != nil {
@@ -167,7 +168,9 @@ func (e *Engine) resumeIntents(ctx context.Context, cutoff time.Time) {
 }
 
 // watchIntents resumes, every IntentRecheck, intents old enough to be
-// orphans.
+// orphans. On an exclusive state only this process leaves intents, and it
+// knows when it did (a failed attempt): an idle daemon then runs no SQL at
+// all. On a shared state another daemon's crash may leave them at any time.
 func (e *Engine) watchIntents(ctx context.Context) {
 	t := time.NewTicker(e.cfg.IntentRecheck)
 	defer t.Stop()
@@ -176,6 +179,9 @@ func (e *Engine) watchIntents(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if e.cfg.ExclusiveState && !e.intentsLeft.Swap(false) {
+				continue
+			}
 			e.resumeIntents(ctx, e.intentCutoff(false))
 		}
 	}
@@ -199,6 +205,7 @@ func (e *Engine) intentFailed(ctx context.Context, s *stage, in store.Intent, en
 	}
 	log.Warn().Err(cause).Str("intent", in.ID).Int("attempt", n).Int("max_attempts", e.cfg.MaxAttempts).Msg("stage step failed on an intent")
 	if n < e.cfg.MaxAttempts {
+		e.intentsLeft.Store(true)
 		return nil
 	}
 	reason := fmt.Sprintf("intent failed %d times; last error: %v", n, cause)
