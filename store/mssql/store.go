@@ -407,22 +407,35 @@ func (s *Store) actions(ctx context.Context, id string) ([]store.Action, error) 
 	if err != nil {
 		return nil, err
 	}
-	return scanActions(rows)
+	return collect(rows, nil, scanAction)
 }
 
 // scanActions reads the rows to the end and closes them.
-func scanActions(rows *sql.Rows) ([]store.Action, error) {
+func scanAction(row scanner) (store.Action, error) {
+	var a store.Action
+	var before, after string
+	var validated sql.NullTime
+	if err := row.Scan(&a.ID, &a.CycleID, &a.Type, &a.Target, &a.Tier, &a.Status, &a.Detail, &before, &after, &a.Undo, &a.CreatedAt, &a.Result, &validated); err != nil {
+		return a, err
+	}
+	a.Before, a.After, a.CreatedAt, a.ValidatedAt = json.RawMessage(before), json.RawMessage(after), a.CreatedAt.UTC(), nullTime(validated)
+	return a, nil
+}
+
+// collect reads every row of a query with scan; err is the query's, which
+// passes through. The result is never nil.
+func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
 	defer rows.Close()
-	out := []store.Action{}
+	out := []T{}
 	for rows.Next() {
-		var a store.Action
-		var before, after string
-		var validated sql.NullTime
-		if err := rows.Scan(&a.ID, &a.CycleID, &a.Type, &a.Target, &a.Tier, &a.Status, &a.Detail, &before, &after, &a.Undo, &a.CreatedAt, &a.Result, &validated); err != nil {
+		v, err := scan(rows)
+		if err != nil {
 			return nil, err
 		}
-		a.Before, a.After, a.CreatedAt, a.ValidatedAt = json.RawMessage(before), json.RawMessage(after), a.CreatedAt.UTC(), nullTime(validated)
-		out = append(out, a)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
@@ -430,37 +443,21 @@ func scanActions(rows *sql.Rows) ([]store.Action, error) {
 // Cycles implements store.Reader: the newest first.
 func (s *Store) Cycles(ctx context.Context, limit int) ([]store.Cycle, error) {
 	rows, err := s.r.QueryContext(ctx, qCycles, sql.Named("n", top(limit)))
+	out, err := collect(rows, err, scanCycle)
 	if err != nil {
 		return nil, fmt.Errorf("store: cycles: %w", err)
 	}
-	defer rows.Close()
-	out := []store.Cycle{}
-	for rows.Next() {
-		c, err := scanCycle(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: cycles: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // DeadLetters implements store.Reader: the newest first.
 func (s *Store) DeadLetters(ctx context.Context, limit int) ([]store.DeadLetter, error) {
 	rows, err := s.r.QueryContext(ctx, qDeadLetters, sql.Named("n", top(limit)))
+	out, err := collect(rows, err, scanDeadLetter)
 	if err != nil {
 		return nil, fmt.Errorf("store: dead letters: %w", err)
 	}
-	defer rows.Close()
-	out := []store.DeadLetter{}
-	for rows.Next() {
-		d, err := scanDeadLetter(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: dead letters: %w", err)
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Setting implements store.Reader.
@@ -558,10 +555,7 @@ func scanActionStats(rows *sql.Rows) ([]store.ActionStats, error) {
 // ActionsSince implements store.Reader.
 func (s *Store) ActionsSince(ctx context.Context, since time.Time) ([]store.Action, error) {
 	rows, err := s.r.QueryContext(ctx, qActionsSince, sql.Named("since", utc(since)))
-	if err != nil {
-		return nil, fmt.Errorf("store: actions since %s: %w", since.Format(time.RFC3339), err)
-	}
-	out, err := scanActions(rows)
+	out, err := collect(rows, err, scanAction)
 	if err != nil {
 		return nil, fmt.Errorf("store: actions since %s: %w", since.Format(time.RFC3339), err)
 	}
@@ -571,10 +565,7 @@ func (s *Store) ActionsSince(ctx context.Context, since time.Time) ([]store.Acti
 // ActedSince implements store.Reader.
 func (s *Store) ActedSince(ctx context.Context, since time.Time) ([]store.Action, error) {
 	rows, err := s.r.QueryContext(ctx, qActedSince, sql.Named("since", utc(since)))
-	if err != nil {
-		return nil, fmt.Errorf("store: actions since %s: %w", since.Format(time.RFC3339), err)
-	}
-	out, err := scanActions(rows)
+	out, err := collect(rows, err, scanAction)
 	if err != nil {
 		return nil, fmt.Errorf("store: actions since %s: %w", since.Format(time.RFC3339), err)
 	}

@@ -307,37 +307,21 @@ func (s *Store) Cycle(ctx context.Context, id string) (store.CycleDetail, error)
 // Cycles implements store.Reader: the newest first.
 func (s *Store) Cycles(ctx context.Context, limit int) ([]store.Cycle, error) {
 	rows, err := s.r.QueryContext(ctx, cycleSelect+` ORDER BY started_at DESC LIMIT ?`, limit)
+	out, err := collect(rows, err, scanCycle)
 	if err != nil {
 		return nil, fmt.Errorf("store: cycles: %w", err)
 	}
-	defer rows.Close()
-	out := []store.Cycle{}
-	for rows.Next() {
-		c, err := scanCycle(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // DeadLetters implements store.Reader: the newest first.
 func (s *Store) DeadLetters(ctx context.Context, limit int) ([]store.DeadLetter, error) {
 	rows, err := s.r.QueryContext(ctx, deadLetterSelect+` ORDER BY id DESC LIMIT ?`, limit)
+	out, err := collect(rows, err, scanDeadLetter)
 	if err != nil {
 		return nil, fmt.Errorf("store: dead letters: %w", err)
 	}
-	defer rows.Close()
-	out := []store.DeadLetter{}
-	for rows.Next() {
-		d, err := scanDeadLetter(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Setting implements store.Reader.
@@ -551,36 +535,38 @@ func scanAction(row interface{ Scan(...any) error }) (store.Action, error) {
 // ActionsSince implements store.Reader.
 func (s *Store) ActionsSince(ctx context.Context, since time.Time) ([]store.Action, error) {
 	rows, err := s.r.QueryContext(ctx, actionSelect+` WHERE created_at >= ? ORDER BY created_at, id`, nanos(since))
+	out, err := collect(rows, err, scanAction)
 	if err != nil {
 		return nil, fmt.Errorf("store: actions since %s: %w", since.Format(time.RFC3339), err)
 	}
-	defer rows.Close()
-	out := []store.Action{}
-	for rows.Next() {
-		a, err := scanAction(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: actions since %s: %w", since.Format(time.RFC3339), err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // ActedSince implements store.Reader.
 func (s *Store) ActedSince(ctx context.Context, since time.Time) ([]store.Action, error) {
 	// The status list is the partial index's (0008_acted_index.sql).
 	rows, err := s.r.QueryContext(ctx, actionSelect+` WHERE status IN ('executed', 'reverted', 'failed') AND created_at >= ? ORDER BY created_at, id`, nanos(since))
+	out, err := collect(rows, err, scanAction)
 	if err != nil {
-		return nil, fmt.Errorf("store: actions since %s: %w", since.Format(time.RFC3339), err)
+		return nil, fmt.Errorf("store: acted since %s: %w", since.Format(time.RFC3339), err)
+	}
+	return out, nil
+}
+
+// collect reads every row of a query with scan; err is the query's, which
+// passes through. The result is never nil.
+func collect[T any](rows *sql.Rows, err error, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
-	out := []store.Action{}
+	out := []T{}
 	for rows.Next() {
-		a, err := scanAction(rows)
+		v, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("store: actions since %s: %w", since.Format(time.RFC3339), err)
+			return nil, err
 		}
-		out = append(out, a)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
