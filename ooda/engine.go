@@ -917,6 +917,9 @@ func (e *Engine) awaitValidation(ctx context.Context, tx broker.Tx, s *stage, m 
 func (e *Engine) validate(ctx context.Context, tx broker.Tx, s *stage, m broker.Message, key string, log zerolog.Logger) error {
 	tctx := context.WithoutCancel(ctx)
 	handle := m.Conversation.String()
+	if s.slow != nil { // a target with slow sensors: judge between two transactions
+		return e.recordValidationIntent(ctx, tctx, tx, s, m, key, log)
+	}
 	// Judge before this transaction writes anything: the embedded target's
 	// undo (a VACUUM) needs the database's write lock, which the step's
 	// first write would hold. The timer message is this step's, locked by
@@ -940,13 +943,31 @@ func (e *Engine) validate(ctx context.Context, tx broker.Tx, s *stage, m broker.
 	if err != nil {
 		return err
 	}
-	cycleID, _, taken, err := e.cfg.Store.TakeValidation(tctx, q, handle)
+	cycleID, err := e.recordValidation(tctx, q, handle, results, log)
 	if err != nil {
 		return err
 	}
+	if err := tx.End(tctx, &broker.EndParams{Conversation: m.Conversation}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	e.validated(cycleID, results, log)
+	return nil
+}
+
+// recordValidation takes the validation of a conversation handle and
+// records the results of its actions, with their events, in the caller's
+// transaction. It returns the validation's cycle.
+func (e *Engine) recordValidation(ctx context.Context, q broker.Querier, handle string, results []checked, log zerolog.Logger) (string, error) {
+	cycleID, _, taken, err := e.cfg.Store.TakeValidation(ctx, q, handle)
+	if err != nil {
+		return "", err
+	}
 	if !taken {
-		log.Warn().Msg("conversation timer fired with nothing to validate; ending the conversation")
-		results = nil
+		log.Warn().Str("handle", handle).Msg("conversation timer fired with nothing to validate; ending the conversation")
+		return "", nil
 	}
 	for _, c := range results {
 		it := c.item
@@ -955,8 +976,8 @@ func (e *Engine) validate(ctx context.Context, tx broker.Tx, s *stage, m broker.
 		if c.result == resultUnmeasured {
 			// Not counted for or against the type: nothing was measured.
 			data["after"], data["detail"] = nil, fmt.Sprintf("no %s reading of %s after the action", it.Metric, it.Object)
-		} else if err := e.cfg.Store.RecordResult(tctx, q, it.ActionID, it.Type, c.result, c.revert, e.cfg.Now()); err != nil {
-			return err
+		} else if err := e.cfg.Store.RecordResult(ctx, q, it.ActionID, it.Type, c.result, c.revert, e.cfg.Now()); err != nil {
+			return "", err
 		}
 		switch {
 		case c.undo != "":
@@ -964,33 +985,32 @@ func (e *Engine) validate(ctx context.Context, tx broker.Tx, s *stage, m broker.
 		case c.result == store.ResultRegressed && c.revert == "":
 			data["undo"] = "none: this action type has no undo"
 		}
-		if err := e.addEvent(tctx, q, "action.validated", cycleID, data); err != nil {
-			return err
+		if err := e.addEvent(ctx, q, "action.validated", cycleID, data); err != nil {
+			return "", err
 		}
 		if c.revert != "" {
-			if err := e.addEvent(tctx, q, "action.reverted", cycleID, map[string]any{"action_id": it.ActionID, "type": it.Type, "object": it.Object, "detail": c.revert}); err != nil {
-				return err
+			if err := e.addEvent(ctx, q, "action.reverted", cycleID, map[string]any{"action_id": it.ActionID, "type": it.Type, "object": it.Object, "detail": c.revert}); err != nil {
+				return "", err
 			}
 		}
 		if c.undo != "" {
-			if err := e.addEvent(tctx, q, "action.revert_failed", cycleID, map[string]any{"action_id": it.ActionID, "type": it.Type, "object": it.Object, "error": c.undo}); err != nil {
-				return err
+			if err := e.addEvent(ctx, q, "action.revert_failed", cycleID, map[string]any{"action_id": it.ActionID, "type": it.Type, "object": it.Object, "error": c.undo}); err != nil {
+				return "", err
 			}
 		}
 	}
-	if err := tx.End(tctx, &broker.EndParams{Conversation: m.Conversation}); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	for _, c := range results { // reported once committed: a redelivery would count twice
+	return cycleID, nil
+}
+
+// validated reports committed validation results: once committed, so that a
+// redelivery does not count them twice.
+func (e *Engine) validated(cycleID string, results []checked, log zerolog.Logger) {
+	for _, c := range results {
 		it := c.item
 		log.Info().Str("cycle_id", cycleID).Str("action", it.Type).Str("metric", it.Metric).Float64("before", it.Before).Float64("after", c.after).Str("result", c.result).Str("reverted", c.revert).Msg("action validated")
 		e.cfg.Metrics.ActionDone(it.Type, "validated_"+c.result)
 	}
 	e.cfg.Published()
-	return nil
 }
 
 // resultUnmeasured: the check metric of an action's object was not in the

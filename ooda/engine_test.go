@@ -1098,18 +1098,21 @@ func TestIntentThatKeepsFailingEndsInTheDeadLetters(t *testing.T) {
 // Server target does.
 type slowTarget struct {
 	*sqlite.Target
-	observed  atomic.Int32
-	reader    *sqlite.Store
-	duringObs atomic.Value // the intents committed while the sensors ran
+	observed         atomic.Int32
+	reader           *sqlite.Store
+	duringObs        atomic.Value // the intents committed while the first sensors ran
+	duringValidation atomic.Value // … while the validation's sensors ran
 }
 
 func (s *slowTarget) SlowSensors() bool { return true }
 
 func (s *slowTarget) Observe(ctx context.Context) (store.Observation, error) {
-	s.observed.Add(1)
-	if s.reader != nil {
+	if s.observed.Add(1) == 1 && s.reader != nil {
 		ins, _ := s.reader.Intents(ctx, time.Now().Add(time.Hour))
 		s.duringObs.Store(ins)
+	} else if s.reader != nil {
+		ins, _ := s.reader.Intents(ctx, time.Now().Add(time.Hour))
+		s.duringValidation.Store(ins)
 	}
 	return s.Target.Observe(ctx)
 }
@@ -1140,5 +1143,40 @@ func TestSlowSensorsRunBetweenTwoTransactions(t *testing.T) {
 	hist, _ := bd.store.ReadingHistory(ctx, time.Now().Add(-time.Hour), 10)
 	if len(hist) == 0 {
 		t.Fatal("the observation's readings were not kept")
+	}
+}
+
+// TestSlowSensorsValidateBetweenTwoTransactions: with slow sensors, the
+// validation's observation (and any undo) also runs outside the timer's
+// transaction, around a durable intent, and the result is recorded once.
+func TestSlowSensorsValidateBetweenTwoTransactions(t *testing.T) {
+	t.Parallel()
+	st := &slowTarget{}
+	bd := setup(t, func(c *ooda.Config) {
+		st.Target = c.Target.(*sqlite.Target)
+		c.Target, c.ValidationWindow = st, 200*time.Millisecond
+	})
+	st.reader = bd.store
+	bd.start()
+	ctx := context.Background()
+	res, _ := bd.engine.Trigger(ctx, ooda.TriggerParams{Reason: "slow sensors, validated"})
+	waitCycle(t, bd, res.CycleID)
+	var a store.Action
+	eventually(t, "the optimize action to be validated", func() bool {
+		c, _ := bd.store.Cycle(ctx, res.CycleID)
+		a, _ = actionOf(c, "optimize")
+		return a.Result != ""
+	})
+	if a.Result != store.ResultImproved {
+		t.Fatalf("validated: %+v", a)
+	}
+	if ins, _ := st.duringValidation.Load().([]store.Intent); len(ins) != 1 || ins[0].Stage != "validate" {
+		t.Fatalf("intents while validating: %+v", ins)
+	}
+	if ins, _ := bd.store.Intents(ctx, time.Now().Add(time.Hour)); len(ins) != 0 {
+		t.Fatalf("intents left: %+v", ins)
+	}
+	if kinds := strings.Join(eventKinds(t, bd, res.CycleID), ","); strings.Count(kinds, "action.validated") != 1 {
+		t.Fatalf("events %s", kinds)
 	}
 }

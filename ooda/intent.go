@@ -89,6 +89,9 @@ func (e *Engine) resume(ctx context.Context, s *stage, in store.Intent, log zero
 		return nil // this process is already on it
 	}
 	defer e.resuming.Delete(in.ID)
+	if in.Stage == stageValidate {
+		return e.resumeValidation(ctx, s, in, log)
+	}
 	env, err := Decode(in.Envelope, e.cfg.MaxBodyBytes)
 	if err != nil {
 		return fmt.Errorf("intent %s: %w", in.ID, err)
@@ -151,7 +154,7 @@ func (e *Engine) resumeIntents(ctx context.Context, cutoff time.Time) {
 		}
 		var s *stage
 		for _, st := range e.stages {
-			if st.name == in.Stage {
+			if st.name == in.Stage || (in.Stage == stageValidate && st.name == "observe") {
 				s = st
 			}
 		}
@@ -219,12 +222,16 @@ func (e *Engine) intentFailed(ctx context.Context, s *stage, in store.Intent, en
 			return err
 		}
 		now := e.cfg.Now()
-		id, err := e.cfg.Store.AddDeadLetter(ctx, q, store.DeadLetter{Queue: s.queue, MessageType: env.Kind.MessageType(), Conversation: "",
+		msgType := env.Kind.MessageType()
+		if in.Stage == stageValidate {
+			msgType = broker.MessageTypeDialogTimer // its body: the conversation handle
+		}
+		id, err := e.cfg.Store.AddDeadLetter(ctx, q, store.DeadLetter{Queue: s.queue, MessageType: msgType, Conversation: "",
 			Body: in.Envelope, Reason: reason, Attempts: n, CreatedAt: now})
 		if err != nil {
 			return err
 		}
-		if err := e.addEvent(ctx, q, "deadletter", in.CycleID, map[string]any{"id": id, "queue": s.queue, "message_type": env.Kind.MessageType(), "reason": reason, "attempts": n}); err != nil {
+		if err := e.addEvent(ctx, q, "deadletter", in.CycleID, map[string]any{"id": id, "queue": s.queue, "message_type": msgType, "reason": reason, "attempts": n}); err != nil {
 			return err
 		}
 		if c, err := e.cfg.Reader.Cycle(ctx, in.CycleID); err == nil && c.Status == store.StatusRunning {
@@ -245,5 +252,69 @@ func (e *Engine) intentFailed(ctx context.Context, s *stage, in store.Intent, en
 		e.cfg.Metrics.CycleFinished(store.StatusFailed)
 	}
 	e.cfg.Published()
+	return nil
+}
+
+// stageValidate names the intents of validations: their timer arrives on
+// the Observe queue, and they resume there.
+const stageValidate = "validate"
+
+// recordValidationIntent is step 1 of a validation on a target with slow
+// sensors: the timer becomes an intent (its conversation handle) and is
+// ended; then the observation and any undo run outside the transaction.
+func (e *Engine) recordValidationIntent(ctx, tctx context.Context, tx broker.Tx, s *stage, m broker.Message, key string, log zerolog.Logger) error {
+	q, err := tx.SQL(tctx)
+	if err != nil {
+		return err
+	}
+	in := store.Intent{ID: key, Stage: stageValidate, Envelope: []byte(m.Conversation.String()), CreatedAt: e.cfg.Now()}
+	if err := e.cfg.Store.RecordIntent(tctx, q, in); err != nil {
+		return err
+	}
+	if err := e.endMessage(tctx, tx, q, &m); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	return e.resume(ctx, s, in, log)
+}
+
+// resumeValidation is steps 2 and 3 of a validation intent: judge (observe
+// again, undo regressions) outside any transaction, then take the intent and
+// record the results.
+func (e *Engine) resumeValidation(ctx context.Context, s *stage, in store.Intent, log zerolog.Logger) error {
+	handle := string(in.Envelope)
+	var results []checked
+	raw, pending, err := e.cfg.Reader.PendingValidation(ctx, handle)
+	if err == nil && pending {
+		results, err = e.judge(ctx, raw)
+	}
+	if ctx.Err() != nil {
+		e.intentsLeft.Store(true)
+		return nil // shutdown: the next start resumes it
+	}
+	if err != nil {
+		return e.intentFailed(ctx, s, in, Envelope{Kind: KindAction}, fmt.Errorf("validation on %s: %w", handle, err), log)
+	}
+	var cycleID string
+	err = broker.InTx(context.WithoutCancel(ctx), e.cfg.Broker, func(_ broker.Tx, q broker.Querier) error {
+		taken, err := e.cfg.Store.TakeIntent(ctx, q, in.ID)
+		if err != nil {
+			return err
+		}
+		if !taken {
+			return errIntentTaken
+		}
+		cycleID, err = e.recordValidation(ctx, q, handle, results, log)
+		return err
+	})
+	switch {
+	case errors.Is(err, errIntentTaken):
+		return nil
+	case err != nil:
+		return e.intentFailed(ctx, s, in, Envelope{Kind: KindAction}, fmt.Errorf("record the validation: %w", err), log)
+	}
+	e.validated(cycleID, results, log)
 	return nil
 }
