@@ -8,7 +8,8 @@
 // A stage step receives one message, runs the stage's handler, records what
 // it concluded (state and outbox events) and sends the next message, all in
 // one broker transaction. A step that changes the target (Act with actions
-// to run) — or, for a target with slow sensors, reads it (Observe) — is split
+// to run) — or, for a target with slow sensors, reads it (Observe, and the
+// validation after an action) — is split
 // around the work (DESIGN §5): the first transaction records a durable intent
 // and ends the message, the work runs outside any transaction, and the second
 // transaction takes the intent and records the result. Intents left by a crash

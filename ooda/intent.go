@@ -67,7 +67,9 @@ func (e *Engine) recordIntent(ctx, tctx context.Context, tx broker.Tx, s *stage,
 		return err
 	}
 	in := store.Intent{ID: key, CycleID: env.CycleID, Stage: s.name, Envelope: m.Body, CreatedAt: e.cfg.Now()}
-	if err := e.cfg.Store.RecordIntent(tctx, q, in); err != nil {
+	// Already there: a commit whose reply was lost ended the message and
+	// recorded the intent, and the message came again. The intent stands.
+	if err := e.cfg.Store.RecordIntent(tctx, q, in); err != nil && !errors.Is(err, store.ErrIntentExists) {
 		return err
 	}
 	if err := e.endMessage(tctx, tx, q, &m); err != nil {
@@ -268,7 +270,7 @@ func (e *Engine) recordValidationIntent(ctx, tctx context.Context, tx broker.Tx,
 		return err
 	}
 	in := store.Intent{ID: key, Stage: stageValidate, Envelope: []byte(m.Conversation.String()), CreatedAt: e.cfg.Now()}
-	if err := e.cfg.Store.RecordIntent(tctx, q, in); err != nil {
+	if err := e.cfg.Store.RecordIntent(tctx, q, in); err != nil && !errors.Is(err, store.ErrIntentExists) {
 		return err
 	}
 	if err := e.endMessage(tctx, tx, q, &m); err != nil {
