@@ -9,7 +9,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
+	"unicode/utf16"
 
 	"github.com/hartonomous/ooda/broker"
 )
@@ -88,6 +90,27 @@ const (
 	ResultRegressed = "regressed"
 	ResultFailed    = "failed"
 )
+
+// MaxIntentID is the longest intent id, in UTF-16 code units: SQL Server's
+// key column is nvarchar(450). Every store refuses longer ids, so that both
+// engines agree, and SQL Server's before the statement would fail (and,
+// with XACT_ABORT ON, the transaction with it).
+const MaxIntentID = 450
+
+// CheckIntentID refuses an empty intent id or one longer than MaxIntentID.
+func CheckIntentID(id string) error {
+	n := 0
+	for _, r := range id {
+		n += utf16.RuneLen(r)
+	}
+	switch {
+	case id == "":
+		return errors.New("store: record intent: empty id")
+	case n > MaxIntentID:
+		return fmt.Errorf("store: record intent %.40q…: id of %d UTF-16 code units, at most %d", id, n, MaxIntentID)
+	}
+	return nil
+}
 
 // ValidResult reports whether r is one of the four validation results.
 func ValidResult(r string) bool {

@@ -29,7 +29,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf16"
 
 	"github.com/hartonomous/ooda/broker"
 	"github.com/hartonomous/ooda/store"
@@ -640,28 +639,9 @@ func (s *Store) PendingValidation(ctx context.Context, handle string) (json.RawM
 	return json.RawMessage(items), true, nil
 }
 
-// maxIntentID is the longest intent id, in UTF-16 code units: the key
-// column is nvarchar(450). A longer id is refused here, before the server
-// would fail the statement (and, with XACT_ABORT ON, the transaction).
-const maxIntentID = 450
-
-func checkIntentID(id string) error {
-	n := 0
-	for _, r := range id {
-		n += utf16.RuneLen(r)
-	}
-	switch {
-	case id == "":
-		return errors.New("store: record intent: empty id")
-	case n > maxIntentID:
-		return fmt.Errorf("store: record intent %.40q…: id of %d UTF-16 code units, at most %d", id, n, maxIntentID)
-	}
-	return nil
-}
-
 // RecordIntent implements store.Writer.
 func (s *Store) RecordIntent(ctx context.Context, q broker.Querier, in store.Intent) error {
-	if err := checkIntentID(in.ID); err != nil {
+	if err := store.CheckIntentID(in.ID); err != nil {
 		return err
 	}
 	env := in.Envelope

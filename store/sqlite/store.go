@@ -12,7 +12,6 @@ import (
 	"math"
 	"net/url"
 	"time"
-	"unicode/utf16"
 
 	_ "modernc.org/sqlite" // the "sqlite" driver
 
@@ -640,28 +639,10 @@ func (s *Store) PendingValidation(ctx context.Context, handle string) (json.RawM
 	return json.RawMessage(items), true, nil
 }
 
-// maxIntentID is the longest intent id, in UTF-16 code units: SQL Server's
-// key (nvarchar(450)); SQLite refuses the same ids so that both agree.
-const maxIntentID = 450
-
-func checkIntentID(id string) error {
-	n := 0
-	for _, r := range id {
-		n += utf16.RuneLen(r)
-	}
-	switch {
-	case id == "":
-		return errors.New("store: record intent: empty id")
-	case n > maxIntentID:
-		return fmt.Errorf("store: record intent %.40q…: id of %d UTF-16 code units, at most %d", id, n, maxIntentID)
-	}
-	return nil
-}
-
 // RecordIntent implements store.Writer. A recorded id is skipped by the
 // statement (no constraint error) and reported here.
 func (s *Store) RecordIntent(ctx context.Context, q broker.Querier, in store.Intent) error {
-	if err := checkIntentID(in.ID); err != nil {
+	if err := store.CheckIntentID(in.ID); err != nil {
 		return err
 	}
 	env := in.Envelope
