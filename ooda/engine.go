@@ -348,7 +348,7 @@ func (e *Engine) step(ctx context.Context, s *stage, started func()) error {
 		return e.giveUp(tctx, tx, s, m, env, key, n, last)
 	}
 	if s.slow != nil && s.slow(env) {
-		return e.recordIntent(ctx, tctx, tx, s, m, env, key, log)
+		return e.recordIntent(ctx, tctx, tx, s, m, store.Intent{ID: key, CycleID: env.CycleID, Stage: s.name, Envelope: m.Body, CreatedAt: e.cfg.Now()}, log)
 	}
 	start := e.cfg.Now()
 	res, err := s.handle(ctx, env)
@@ -505,55 +505,59 @@ func (e *Engine) deadLetter(ctx context.Context, tx broker.Tx, s *stage, m broke
 	if err != nil {
 		return err
 	}
-	now := e.cfg.Now()
-	body := m.Body
-	if body == nil {
-		body = []byte{} // system messages (a DialogTimer) have none; the column is NOT NULL
-	}
-	id, err := e.cfg.Store.AddDeadLetter(ctx, q, store.DeadLetter{Queue: s.queue, MessageType: m.Type, Conversation: m.Conversation.String(),
-		Body: body, Reason: reason, Attempts: attempts, CreatedAt: now})
-	if err != nil {
-		return err
-	}
 	if err := tx.End(ctx, &broker.EndParams{Conversation: m.Conversation, ErrorCode: 1, Description: truncate("dead-lettered: "+reason, 3000)}); err != nil {
 		return err
 	}
-	data := map[string]any{"id": id, "queue": s.queue, "message_type": m.Type, "reason": reason, "attempts": attempts}
-	if err := e.addEvent(ctx, q, "deadletter", cycleID, data); err != nil {
+	dl := store.DeadLetter{Queue: s.queue, MessageType: m.Type, Conversation: m.Conversation.String(), Body: m.Body, Reason: reason, Attempts: attempts}
+	id, failed, err := e.recordDeadLetter(ctx, q, s, dl, cycleID)
+	if err != nil {
 		return err
-	}
-	// The message's cycle fails with it, unless it has finished already (an
-	// operator's approval or a validation timer of a completed cycle).
-	failCycle := false
-	if cycleID != "" {
-		c, err := e.cfg.Reader.Cycle(ctx, cycleID)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
-			return err
-		default:
-			failCycle = c.Status == store.StatusRunning
-		}
-	}
-	if failCycle {
-		err := e.cfg.Store.AdvanceCycle(ctx, q, cycleID, s.name, store.StatusFailed, reason, now)
-		if err == nil {
-			err = e.addEvent(ctx, q, "cycle.failed", cycleID, map[string]any{"cycle_id": cycleID, "stage": s.name, "error": reason})
-		}
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
 	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	e.deadLettered(s, cycleID, id, reason, failed)
+	return nil
+}
+
+// recordDeadLetter writes a dead letter and its event in the caller's
+// transaction, and fails its cycle with it unless the cycle has finished
+// already (an operator's approval or a validation timer of a completed
+// cycle). failed says whether it failed the cycle.
+func (e *Engine) recordDeadLetter(ctx context.Context, q broker.Querier, s *stage, dl store.DeadLetter, cycleID string) (id int64, failed bool, err error) {
+	dl.CreatedAt = e.cfg.Now()
+	if id, err = e.cfg.Store.AddDeadLetter(ctx, q, dl); err != nil {
+		return 0, false, err
+	}
+	data := map[string]any{"id": id, "queue": dl.Queue, "message_type": dl.MessageType, "reason": dl.Reason, "attempts": dl.Attempts}
+	if err := e.addEvent(ctx, q, "deadletter", cycleID, data); err != nil {
+		return id, false, err
+	}
+	if cycleID == "" {
+		return id, false, nil
+	}
+	switch c, err := e.cfg.Reader.Cycle(ctx, cycleID); {
+	case errors.Is(err, store.ErrNotFound):
+		return id, false, nil
+	case err != nil:
+		return id, false, err
+	case c.Status != store.StatusRunning:
+		return id, false, nil
+	}
+	if err := e.cfg.Store.AdvanceCycle(ctx, q, cycleID, s.name, store.StatusFailed, dl.Reason, dl.CreatedAt); err != nil {
+		return id, false, err
+	}
+	return id, true, e.addEvent(ctx, q, "cycle.failed", cycleID, map[string]any{"cycle_id": cycleID, "stage": s.name, "error": dl.Reason})
+}
+
+// deadLettered reports a committed dead letter.
+func (e *Engine) deadLettered(s *stage, cycleID string, id int64, reason string, failedCycle bool) {
 	e.log.Error().Str("stage", s.name).Str("queue", s.queue).Str("cycle_id", cycleID).Int64("dead_letter", id).Str("reason", reason).Msg("message moved to the dead letters")
 	e.cfg.Metrics.StageStep(s.name, "dead_letter", 0)
-	if failCycle {
+	if failedCycle {
 		e.cfg.Metrics.CycleFinished(store.StatusFailed)
 	}
 	e.cfg.Published()
-	return nil
 }
 
 // checkValue is the reading an action is validated on: the action's own
@@ -918,7 +922,7 @@ func (e *Engine) validate(ctx context.Context, tx broker.Tx, s *stage, m broker.
 	tctx := context.WithoutCancel(ctx)
 	handle := m.Conversation.String()
 	if s.slow != nil { // a target with slow sensors: judge between two transactions
-		return e.recordValidationIntent(ctx, tctx, tx, s, m, key, log)
+		return e.recordIntent(ctx, tctx, tx, s, m, store.Intent{ID: key, Stage: stageValidate, Envelope: []byte(handle), CreatedAt: e.cfg.Now()}, log)
 	}
 	// Judge before this transaction writes anything: the embedded target's
 	// undo (a VACUUM) needs the database's write lock, which the step's

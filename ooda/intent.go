@@ -58,15 +58,14 @@ func actsOnTarget(env Envelope) bool {
 	return false
 }
 
-// recordIntent is step 1: the message becomes an intent and is ended, in
-// the receiving transaction (under tctx, which shutdown does not cancel);
-// then the work runs under ctx, which it does.
-func (e *Engine) recordIntent(ctx, tctx context.Context, tx broker.Tx, s *stage, m broker.Message, env Envelope, key string, log zerolog.Logger) error {
+// recordIntent is step 1: the message becomes the intent in and is ended,
+// in the receiving transaction (under tctx, which shutdown does not
+// cancel); then the work runs under ctx, which it does.
+func (e *Engine) recordIntent(ctx, tctx context.Context, tx broker.Tx, s *stage, m broker.Message, in store.Intent, log zerolog.Logger) error {
 	q, err := tx.SQL(tctx)
 	if err != nil {
 		return err
 	}
-	in := store.Intent{ID: key, CycleID: env.CycleID, Stage: s.name, Envelope: m.Body, CreatedAt: e.cfg.Now()}
 	// Already there: a commit whose reply was lost ended the message and
 	// recorded the intent, and the message came again. The intent stands.
 	if err := e.cfg.Store.RecordIntent(tctx, q, in); err != nil && !errors.Is(err, store.ErrIntentExists) {
@@ -78,12 +77,27 @@ func (e *Engine) recordIntent(ctx, tctx context.Context, tx broker.Tx, s *stage,
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	log.Debug().Str("intent", key).Msg("intent recorded; acting on the target outside the transaction")
+	log.Debug().Str("intent", in.ID).Msg("intent recorded; working on the target outside the transaction")
 	return e.resume(ctx, s, in, log)
 }
 
 // errIntentTaken: another step recorded this intent's result first.
 var errIntentTaken = errors.New("intent already taken")
+
+// takeIntent is step 3: in one transaction, take the intent and record its
+// result; errIntentTaken when another step took it first.
+func (e *Engine) takeIntent(ctx context.Context, id string, record func(tx broker.Tx, q broker.Querier) error) error {
+	return broker.InTx(context.WithoutCancel(ctx), e.cfg.Broker, func(tx broker.Tx, q broker.Querier) error {
+		taken, err := e.cfg.Store.TakeIntent(ctx, q, id)
+		if err != nil {
+			return err
+		}
+		if !taken {
+			return errIntentTaken
+		}
+		return record(tx, q)
+	})
+}
 
 // resume is steps 2 and 3 for one intent.
 func (e *Engine) resume(ctx context.Context, s *stage, in store.Intent, log zerolog.Logger) error {
@@ -110,16 +124,7 @@ func (e *Engine) resume(ctx context.Context, s *stage, in store.Intent, log zero
 	if err != nil {
 		return e.intentFailed(ctx, s, in, env, err, log)
 	}
-	err = broker.InTx(context.WithoutCancel(ctx), e.cfg.Broker, func(tx broker.Tx, q broker.Querier) error {
-		taken, err := e.cfg.Store.TakeIntent(ctx, q, in.ID)
-		if err != nil {
-			return err
-		}
-		if !taken {
-			return errIntentTaken
-		}
-		return e.apply(ctx, tx, s, nil, env, res)
-	})
+	err = e.takeIntent(ctx, in.ID, func(tx broker.Tx, _ broker.Querier) error { return e.apply(ctx, tx, s, nil, env, res) })
 	switch {
 	case errors.Is(err, errIntentTaken):
 		log.Info().Str("intent", in.ID).Msg("intent finished elsewhere; its result stands")
@@ -214,73 +219,32 @@ func (e *Engine) intentFailed(ctx context.Context, s *stage, in store.Intent, en
 		return nil
 	}
 	reason := fmt.Sprintf("intent failed %d times; last error: %v", n, cause)
-	failCycle := false
-	err = broker.InTx(ctx, e.cfg.Broker, func(_ broker.Tx, q broker.Querier) error {
-		taken, err := e.cfg.Store.TakeIntent(ctx, q, in.ID)
-		if err != nil || !taken {
-			return err
-		}
+	msgType := env.Kind.MessageType()
+	if in.Stage == stageValidate {
+		msgType = broker.MessageTypeDialogTimer // its body: the conversation handle
+	}
+	var id int64
+	var failedCycle bool
+	err = e.takeIntent(ctx, in.ID, func(_ broker.Tx, q broker.Querier) (err error) {
 		if err := e.cfg.Store.ClearAttempts(ctx, q, key); err != nil {
 			return err
 		}
-		now := e.cfg.Now()
-		msgType := env.Kind.MessageType()
-		if in.Stage == stageValidate {
-			msgType = broker.MessageTypeDialogTimer // its body: the conversation handle
-		}
-		id, err := e.cfg.Store.AddDeadLetter(ctx, q, store.DeadLetter{Queue: s.queue, MessageType: msgType, Conversation: "",
-			Body: in.Envelope, Reason: reason, Attempts: n, CreatedAt: now})
-		if err != nil {
-			return err
-		}
-		if err := e.addEvent(ctx, q, "deadletter", in.CycleID, map[string]any{"id": id, "queue": s.queue, "message_type": msgType, "reason": reason, "attempts": n}); err != nil {
-			return err
-		}
-		if c, err := e.cfg.Reader.Cycle(ctx, in.CycleID); err == nil && c.Status == store.StatusRunning {
-			failCycle = true
-			if err := e.cfg.Store.AdvanceCycle(ctx, q, in.CycleID, s.name, store.StatusFailed, reason, now); err != nil {
-				return err
-			}
-			return e.addEvent(ctx, q, "cycle.failed", in.CycleID, map[string]any{"cycle_id": in.CycleID, "stage": s.name, "error": reason})
-		}
-		return nil
+		id, failedCycle, err = e.recordDeadLetter(ctx, q, s, store.DeadLetter{Queue: s.queue, MessageType: msgType, Body: in.Envelope, Reason: reason, Attempts: n}, in.CycleID)
+		return err
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, errIntentTaken):
+		return nil
+	case err != nil:
 		return fmt.Errorf("intent %s: dead-letter it: %w", in.ID, err)
 	}
-	log.Error().Str("intent", in.ID).Str("reason", reason).Msg("intent moved to the dead letters")
-	e.cfg.Metrics.StageStep(s.name, "dead_letter", 0)
-	if failCycle {
-		e.cfg.Metrics.CycleFinished(store.StatusFailed)
-	}
-	e.cfg.Published()
+	e.deadLettered(s, in.CycleID, id, reason, failedCycle)
 	return nil
 }
 
 // stageValidate names the intents of validations: their timer arrives on
 // the Observe queue, and they resume there.
 const stageValidate = "validate"
-
-// recordValidationIntent is step 1 of a validation on a target with slow
-// sensors: the timer becomes an intent (its conversation handle) and is
-// ended; then the observation and any undo run outside the transaction.
-func (e *Engine) recordValidationIntent(ctx, tctx context.Context, tx broker.Tx, s *stage, m broker.Message, key string, log zerolog.Logger) error {
-	q, err := tx.SQL(tctx)
-	if err != nil {
-		return err
-	}
-	in := store.Intent{ID: key, Stage: stageValidate, Envelope: []byte(m.Conversation.String()), CreatedAt: e.cfg.Now()}
-	if err := e.cfg.Store.RecordIntent(tctx, q, in); err != nil && !errors.Is(err, store.ErrIntentExists) {
-		return err
-	}
-	if err := e.endMessage(tctx, tx, q, &m); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	return e.resume(ctx, s, in, log)
-}
 
 // resumeValidation is steps 2 and 3 of a validation intent: judge (observe
 // again, undo regressions) outside any transaction, then take the intent and
@@ -300,14 +264,7 @@ func (e *Engine) resumeValidation(ctx context.Context, s *stage, in store.Intent
 		return e.intentFailed(ctx, s, in, Envelope{Kind: KindAction}, fmt.Errorf("validation on %s: %w", handle, err), log)
 	}
 	var cycleID string
-	err = broker.InTx(context.WithoutCancel(ctx), e.cfg.Broker, func(_ broker.Tx, q broker.Querier) error {
-		taken, err := e.cfg.Store.TakeIntent(ctx, q, in.ID)
-		if err != nil {
-			return err
-		}
-		if !taken {
-			return errIntentTaken
-		}
+	err = e.takeIntent(ctx, in.ID, func(_ broker.Tx, q broker.Querier) (err error) {
 		cycleID, err = e.recordValidation(ctx, q, handle, results, log)
 		return err
 	})

@@ -194,6 +194,9 @@ func (s *Store) ClearAttempts(ctx context.Context, q broker.Querier, key string)
 
 // AddDeadLetter implements store.Writer.
 func (s *Store) AddDeadLetter(ctx context.Context, q broker.Querier, d store.DeadLetter) (int64, error) {
+	if d.Body == nil {
+		d.Body = []byte{} // system messages (a DialogTimer) have none; the column is NOT NULL
+	}
 	var id int64
 	if err := q.QueryRowContext(ctx, `INSERT INTO ooda_dead_letter (queue, message_type, conversation, body, reason, attempts, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, d.Queue, d.MessageType, d.Conversation, d.Body, d.Reason, d.Attempts, nanos(d.CreatedAt)).Scan(&id); err != nil {

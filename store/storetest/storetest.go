@@ -250,6 +250,14 @@ func deadLetters(t *testing.T, b broker.Broker, s Store) {
 		}
 		return nil
 	})
+	// A system message (a DialogTimer) has no body: it is kept, empty.
+	write(t, b, func(q broker.Querier) error {
+		_, err := s.AddDeadLetter(ctx, q, store.DeadLetter{Queue: "q", MessageType: "timer", Conversation: "h2", Reason: "no body", Attempts: 3, CreatedAt: t0})
+		return err
+	})
+	if ds, err := s.DeadLetters(ctx, 1); err != nil || len(ds) != 1 || ds[0].MessageType != "timer" || len(ds[0].Body) != 0 {
+		t.Fatalf("dead letter without a body: %+v %v", ds, err)
+	}
 }
 
 func approvals(t *testing.T, b broker.Broker, s Store) {
