@@ -84,6 +84,21 @@ type Broker struct {
 	close     context.CancelFunc
 }
 
+// OpenDB opens a pool on dsn with the session settings every SQL Server
+// connection of the daemon uses: XACT_ABORT ON, so that an error or an
+// attention (a cancelled context) rolls the whole transaction back instead
+// of leaving it open with its locks. SET in an ordinary statement would not
+// survive the pool's session reset (go-mssqldb Connector.SessionInitSQL). An
+// error does not show the DSN's secrets.
+func OpenDB(dsn string) (*sql.DB, error) {
+	c, err := mssql.NewConnector(dsn)
+	if err != nil {
+		return nil, redact(fmt.Errorf("servicebroker: DSN %s: %w", redactDSN(dsn), err), dsn)
+	}
+	c.SessionInitSQL = "SET XACT_ABORT ON;"
+	return sql.OpenDB(c), nil
+}
+
 // Open connects, checks that Service Broker is enabled in the database and
 // that every object of the topology exists, and returns the broker.
 func Open(ctx context.Context, opts Options) (*Broker, error) {
@@ -95,16 +110,10 @@ func Open(ctx context.Context, opts Options) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := mssql.NewConnector(opts.DSN)
+	db, err := OpenDB(opts.DSN)
 	if err != nil {
-		return nil, redact(fmt.Errorf("servicebroker: DSN %s: %w", redactDSN(opts.DSN), err), opts.DSN)
+		return nil, err
 	}
-	// With XACT_ABORT ON an error or an attention (a cancelled context)
-	// rolls the whole transaction back instead of leaving it open with its
-	// locks; SET in an ordinary statement would not survive the pool's
-	// session reset (go-mssqldb Connector.SessionInitSQL).
-	c.SessionInitSQL = "SET XACT_ABORT ON;"
-	db := sql.OpenDB(c)
 	db.SetMaxOpenConns(opts.MaxOpenConns)
 	db.SetMaxIdleConns(opts.MaxOpenConns)
 	b := &Broker{db: db, opts: opts, stmts: stmts, services: map[string]broker.Service{}, contracts: map[string]broker.Contract{}}

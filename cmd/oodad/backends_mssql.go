@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	mssqldb "github.com/microsoft/go-mssqldb"
 	"github.com/rs/zerolog"
 
 	"github.com/hartonomous/ooda/broker/servicebroker"
@@ -74,14 +73,7 @@ func runPreflight(ctx context.Context, dsn string, spec preflight.Spec) (preflig
 
 // openSQLServer opens a pool with the session settings every SQL Server
 // connection of the daemon uses.
-func openSQLServer(dsn string) (*sql.DB, error) {
-	c, err := mssqldb.NewConnector(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("sql server %s: %w", redact(dsn), err)
-	}
-	c.SessionInitSQL = "SET XACT_ABORT ON;"
-	return sql.OpenDB(c), nil
-}
+func openSQLServer(dsn string) (*sql.DB, error) { return servicebroker.OpenDB(dsn) }
 
 func (be *backends) openSQLServerTarget(ctx context.Context, cfg config, dsn string, log *zerolog.Logger) error {
 	opts := mssqltarget.Options{DSN: dsn}

@@ -10,8 +10,7 @@ import (
 	"sync"
 	"time"
 
-	mssql "github.com/microsoft/go-mssqldb"
-
+	"github.com/hartonomous/ooda/broker/servicebroker"
 	"github.com/hartonomous/ooda/store"
 )
 
@@ -153,14 +152,10 @@ func Open(ctx context.Context, opt Options) (*Target, error) {
 	if err := opt.validate(); err != nil {
 		return nil, err
 	}
-	c, err := mssql.NewConnector(opt.DSN)
+	db, err := servicebroker.OpenDB(opt.DSN) // the daemon's session settings
 	if err != nil {
 		return nil, fmt.Errorf("mssqltarget: %w", err)
 	}
-	// A cancelled request must not leave an open transaction holding locks
-	// (SERVICE_BROKER.md, go-mssqldb).
-	c.SessionInitSQL = "SET XACT_ABORT ON;"
-	db := sql.OpenDB(c)
 	db.SetMaxOpenConns(4)
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
