@@ -302,9 +302,6 @@ func (e *Engine) step(ctx context.Context, s *stage, started func()) error {
 	}
 	m := msgs[0]
 	log := e.log.With().Str("stage", s.name).Str("queue", s.queue).Str("conversation", m.Conversation.String()).Logger()
-	if err := tx.Savepoint(tctx, "work"); err != nil {
-		return err
-	}
 	key := fmt.Sprintf("%s/%d", m.Conversation, m.Sequence)
 	if s.quarantine.CompareAndSwap(true, false) {
 		if err := e.quarantine(tctx, tx, s, m); err != nil {
@@ -326,7 +323,14 @@ func (e *Engine) step(ctx context.Context, s *stage, started func()) error {
 			return err
 		}
 		return tx.Commit()
-	case broker.MessageTypeDialogTimer:
+	}
+	// The work starts here: a failure rolls back to this savepoint, keeping
+	// the receive (an EndDialog or an Error above needs none: on SQL Server
+	// a savepoint is a round trip).
+	if err := tx.Savepoint(tctx, "work"); err != nil {
+		return err
+	}
+	if m.Type == broker.MessageTypeDialogTimer {
 		return e.validate(ctx, tx, s, m, key, log)
 	}
 	env, err := Decode(m.Body, e.cfg.MaxBodyBytes)
