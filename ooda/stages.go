@@ -45,9 +45,13 @@ func (e *Engine) decide(ctx context.Context, env Envelope) (result, error) {
 		return result{}, err
 	}
 	lp := e.live.Load()
-	in, err := e.decideInput(ctx, lp, env.CycleID, e.cfg.Now())
-	if err != nil {
-		return result{}, err
+	// Nothing to decide (most cycles): no history to read.
+	in := DecideInput{Now: e.cfg.Now(), CycleID: env.CycleID}
+	if len(o.Hypotheses) > 0 {
+		var err error
+		if in, err = e.decideInput(ctx, lp, env.CycleID, in.Now); err != nil {
+			return result{}, err
+		}
 	}
 	ds := Decisions{Decisions: Decide(o.Hypotheses, lp.policy, in)}
 	evs := []event{{"decision", map[string]any{"cycle_id": env.CycleID, "decisions": ds.Decisions}}}
