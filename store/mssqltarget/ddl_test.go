@@ -42,9 +42,15 @@ func TestDDLGolden(t *testing.T) {
 		}
 		b.WriteString("-- " + c.name + "\n" + s + "\n\n")
 	}
-	path := filepath.Join("testdata", "ddl.golden")
+	golden(t, "ddl.golden", b.String())
+}
+
+// golden compares generated SQL with testdata/name; -update rewrites it.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
 	if *update {
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -52,8 +58,8 @@ func TestDDLGolden(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v (run go test -update to create it)", err)
 	}
-	if b.String() != string(want) {
-		t.Errorf("generated DDL differs from %s (go test -update after review):\n%s", path, b.String())
+	if got != string(want) {
+		t.Errorf("generated SQL differs from %s (go test -update after review):\n%s", path, got)
 	}
 }
 

@@ -17,29 +17,7 @@ import (
 // as parameters.
 func TestSLOQueryText(t *testing.T) {
 	t.Parallel()
-	const want = `SET LOCK_TIMEOUT 5000;
-WITH proc_id AS (
-  SELECT OBJECT_ID(@name, N'P') AS id
-), per_query AS (
-  SELECT q.query_id, SUM(rs.count_executions) AS execs,
-    SUM(rs.avg_duration * rs.count_executions) AS total_us
-  FROM proc_id
-  JOIN sys.query_store_query AS q ON q.object_id = proc_id.id
-  JOIN sys.query_store_plan AS p ON p.query_id = q.query_id
-  JOIN sys.query_store_runtime_stats AS rs ON rs.plan_id = p.plan_id
-  JOIN sys.query_store_runtime_stats_interval AS i ON i.runtime_stats_interval_id = rs.runtime_stats_interval_id
-  WHERE i.start_time >= DATEADD(hour, -@hours, SYSDATETIMEOFFSET())
-  GROUP BY q.query_id
-)
-SELECT OBJECT_SCHEMA_NAME(proc_id.id), OBJECT_NAME(proc_id.id),
-  ISNULL((SELECT MAX(execs) FROM per_query), 0),
-  ISNULL((SELECT SUM(total_us) FROM per_query), 0)
-FROM proc_id
-WHERE proc_id.id IS NOT NULL
-  AND EXISTS (SELECT 1 FROM sys.database_query_store_options WHERE actual_state IN (1, 2));`
-	if qSLO != want {
-		t.Fatalf("qSLO changed; review it and update this test:\n%s", qSLO)
-	}
+	golden(t, "slo.golden", qSLO)
 }
 
 // TestSLOCandidates: every candidate is a two-part name that parses (so

@@ -3,8 +3,6 @@ package mssqltarget
 import (
 	"context"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -83,19 +81,7 @@ func TestInferenceQueryGolden(t *testing.T) {
 		b.WriteString("-- " + c.name + "\n" + q + "\n\n")
 	}
 	b.WriteString("-- projection coverage and spatial index\n" + qProjection + "\n")
-	path := filepath.Join("testdata", "workload.golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if b.String() != string(want) {
-		t.Errorf("generated SQL differs from %s (go test -update after review):\n%s", path, b.String())
-	}
+	golden(t, "workload.golden", b.String())
 	if _, err := inferenceQuery(inferencePlan{table: "InferenceRequests"}); err == nil {
 		t.Fatal("a plan without time and duration columns gave a query")
 	}
