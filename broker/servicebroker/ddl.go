@@ -2,6 +2,8 @@ package servicebroker
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/hartonomous/ooda/broker"
@@ -55,7 +57,7 @@ func TopologyDDL(t broker.Topology, owner string) ([]string, error) {
 			return nil, err
 		}
 		var parts []string
-		for _, m := range sortedKeys(c.Messages) {
+		for _, m := range slices.Sorted(maps.Keys(c.Messages)) {
 			qm, _ := QuoteName(m) // validated above: every contract message is a declared type
 			parts = append(parts, qm+" SENT BY "+sentBy(c.Messages[m]))
 		}

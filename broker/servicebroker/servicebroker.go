@@ -5,8 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -303,7 +303,7 @@ func compareCatalog(t broker.Topology, cat *catalog) []error {
 			miss("contract %q does not exist", c.Name)
 			continue
 		}
-		for _, m := range sortedKeys(c.Messages) {
+		for _, m := range slices.Sorted(maps.Keys(c.Messages)) {
 			by, ok := have[m]
 			switch {
 			case !ok:
@@ -354,15 +354,6 @@ func sentBy(by broker.SentBy) string {
 		return "TARGET"
 	}
 	return "ANY"
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Begin starts a transaction. The transaction is begun with a context that

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -626,20 +627,11 @@ func (t *Target) senseBroker(ctx context.Context) ([]store.Reading, error) {
 	if err != nil {
 		return out, err
 	}
-	for _, st := range sortedKeys(byState) {
+	for _, st := range slices.Sorted(maps.Keys(byState)) {
 		out = append(out, store.Reading{Name: ReadingEndpoints, Object: "state:" + st, Value: byState[st]})
 	}
 	for _, svc := range t.opt.Services {
 		out = append(out, store.Reading{Name: ReadingEndpointsExpired, Object: svc, Value: expired[svc]})
 	}
 	return out, nil
-}
-
-func sortedKeys(m map[string]float64) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

@@ -3,7 +3,8 @@ package preflight
 import (
 	"database/sql"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/hartonomous/ooda/broker"
@@ -152,7 +153,7 @@ func evaluate(spec Spec, c catalog) []Finding {
 				continue
 			}
 			var problems []string
-			for _, m := range sortedKeys(want.Messages) {
+			for _, m := range slices.Sorted(maps.Keys(want.Messages)) {
 				by, ok := have[m]
 				switch {
 				case !ok:
@@ -424,13 +425,4 @@ func set(names []string) map[string]bool {
 		m[n] = true
 	}
 	return m
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
