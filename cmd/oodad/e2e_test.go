@@ -129,6 +129,25 @@ func startDaemonOn(t *testing.T, state, dir string, extra ...string) *daemon {
 	return d
 }
 
+// subscribeEvents subscribes to every event of the daemon, as a plain NATS
+// client; the subscription is in place when it returns and ends with t.
+func (d *daemon) subscribeEvents(t *testing.T, buffer int) chan *nats.Msg {
+	t.Helper()
+	nc, err := nats.Connect(d.natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	events := make(chan *nats.Msg, buffer)
+	if _, err := nc.ChanSubscribe("hartonomous.ooda.evt.>", events); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
+
 func (d *daemon) oodactl(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	_, ctl := binaries(t)
@@ -158,20 +177,7 @@ func TestEndToEndCycle(t *testing.T) {
 	d := startDaemon(t, dir)
 
 	// A plain NATS subscriber, as another service would be.
-	nc, err := nats.Connect(d.natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	events := make(chan *nats.Msg, 64)
-	sub, err := nc.ChanSubscribe("hartonomous.ooda.evt.>", events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	events := d.subscribeEvents(t, 64)
 
 	out, err := d.oodactl(t, "trigger", "--wait", "--reason", "end-to-end")
 	if err != nil {

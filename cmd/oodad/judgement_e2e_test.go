@@ -526,20 +526,7 @@ func TestWhatIfMatchesTheLiveCycle(t *testing.T) {
 		t.Fatalf("before whatif: %d cycles, %d events; want 1 cycle and its events", cycles, events)
 	}
 
-	nc, err := nats.Connect(d.natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	evs := make(chan *nats.Msg, 256)
-	sub, err := nc.ChanSubscribe("hartonomous.ooda.evt.>", evs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	evs := d.subscribeEvents(t, 256)
 
 	w := d.whatIf(t, obs)
 	if !reflect.DeepEqual(w.Hypotheses, live.hypotheses(t)) {
